@@ -1,0 +1,147 @@
+/*-------------------------------------------------------------------------
+ *
+ * node.h
+ *		A probe worker's in-memory picture of its nodes and clusters.
+ *
+ * A worker keeps one HamonNode per registered node of the clusters it owns.
+ * The struct has three parts, each written by one file:
+ *	 - the registry row (catalog.c loads it),
+ *	 - the connection and its schedule (probe.c drives them),
+ *	 - the health the worker believes in (state.c derives it from probes).
+ * A finished probe leaves a HamonProbeResult in the node until the worker
+ * writes it to the catalog.
+ *
+ * Copyright (c) 2026, pg_hamonitor developers
+ *
+ * IDENTIFICATION
+ *	  src/node.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef HAMON_NODE_H
+#define HAMON_NODE_H
+
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+#include "libpq-fe.h"
+#include "nodes/pg_list.h"
+
+#include "pg_hamonitor.h"
+
+typedef enum HamonHealth
+{
+	HAMON_HEALTH_UNKNOWN = 0,
+	HAMON_HEALTH_UP,
+	HAMON_HEALTH_DOWN
+} HamonHealth;
+
+typedef enum HamonRole
+{
+	HAMON_ROLE_UNKNOWN = 0,
+	HAMON_ROLE_PRIMARY,
+	HAMON_ROLE_STANDBY
+} HamonRole;
+
+typedef enum HamonConnState
+{
+	HAMON_CONN_NONE = 0,		/* no connection; next attempt at next_probe_at */
+	HAMON_CONN_CONNECTING,		/* PQconnectPoll in progress */
+	HAMON_CONN_IDLE,			/* connected, waiting for the next probe */
+	HAMON_CONN_BUSY				/* probe query sent, result pending */
+} HamonConnState;
+
+/* what one probe learnt; LSNs are InvalidXLogRecPtr and times 0 when NULL */
+typedef struct HamonProbeResult
+{
+	bool		success;
+	TimestampTz probed_at;
+	double		latency_ms;
+	bool		in_recovery;
+	bool		has_sysid;
+	uint64		system_identifier;
+	int			timeline;
+	int			server_version;
+	XLogRecPtr	current_lsn;
+	XLogRecPtr	flush_lsn;
+	XLogRecPtr	receive_lsn;
+	XLogRecPtr	replay_lsn;
+	TimestampTz last_replay_at;
+	TimestampTz last_wal_receipt_at;
+	char		wal_receiver_status[32];
+	char		upstream_host[256];
+	int			upstream_port;
+	char	   *slots_json;		/* palloc'd in the worker's result context */
+	/* failure: SQLSTATE (57P01 = the server said goodbye) and message */
+	char		error_sqlstate[6];
+	char		error[256];
+} HamonProbeResult;
+
+typedef struct HamonCluster
+{
+	char		name[HAMON_NAME_MAXLEN + 1];
+	bool		has_sysid;
+	uint64		system_identifier;
+	bool		sysid_dirty;	/* learnt now, to be written to the catalog */
+} HamonCluster;
+
+typedef struct HamonNode
+{
+	/* registry (catalog.c) */
+	int			node_id;
+	char		cluster_name[HAMON_NAME_MAXLEN + 1];
+	char		node_name[HAMON_NAME_MAXLEN + 1];
+	char	   *conninfo;		/* palloc'd in the node context */
+	int			priority;
+	bool		maintenance;
+	HamonCluster *cluster;
+
+	/* connection and schedule (probe.c) */
+	PGconn	   *conn;
+	HamonConnState conn_state;
+	pgsocket	sock;			/* libpq's socket, PGINVALID_SOCKET if none */
+	uint32		wait_events;	/* WL_SOCKET_* wanted now, 0 for none */
+	/* how the worker's wait set holds the node (worker.c) */
+	pgsocket	reg_sock;
+	uint32		reg_events;
+	/*
+	 * libpq closed or may have replaced the socket: epoll forgets a closed
+	 * descriptor, and a new one may reuse its number, so the worker must
+	 * register it again
+	 */
+	bool		sock_dirty;
+	int			wait_pos;		/* position in the wait set, -1 if absent */
+	TimestampTz next_probe_at;
+	TimestampTz deadline;		/* of the connect or query under way */
+	TimestampTz query_sent_at;
+	bool		flush_pending;	/* query not wholly sent yet */
+	bool		got_row;
+	/* FATAL notice the server sent before closing an idle connection */
+	char		goodbye_sqlstate[6];
+	char		goodbye_message[256];
+
+	/* health (state.c) */
+	HamonHealth health;
+	HamonRole	role;
+	int			consecutive_failures;
+	bool		sysid_mismatch;
+
+	/* a finished probe waiting to be written */
+	bool		result_ready;
+	HamonProbeResult result;
+} HamonNode;
+
+/* an event to be written with the next batch of results */
+typedef struct HamonEvent
+{
+	char	   *cluster_name;
+	char	   *node_name;
+	char	   *kind;
+	char	   *detail;
+} HamonEvent;
+
+extern const char *HamonHealthName(HamonHealth health);
+extern const char *HamonRoleName(HamonRole role);
+extern HamonHealth HamonHealthFromName(const char *name);
+extern HamonRole HamonRoleFromName(const char *name);
+
+#endif							/* HAMON_NODE_H */

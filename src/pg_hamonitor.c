@@ -1,0 +1,283 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_hamonitor.c
+ *		Module entry point: settings, shared memory and worker registration.
+ *
+ * pg_hamonitor must be loaded with shared_preload_libraries: its probe
+ * workers are static background workers registered here, one per slice of
+ * the monitored clusters (a cluster always belongs to exactly one worker, so
+ * each worker sees the whole of every cluster it decides about).  The
+ * shared-memory area is tiny: where each worker's latch is, and a counter
+ * that tells the workers the node registry changed.
+ *
+ * Copyright (c) 2026, pg_hamonitor developers
+ *
+ * IDENTIFICATION
+ *	  src/pg_hamonitor.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include <limits.h>
+
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "pg_hamonitor.h"
+
+PG_MODULE_MAGIC;
+
+/* settings */
+char	   *hamon_database = NULL;
+int			hamon_workers = 1;
+int			hamon_probe_interval = 1000;
+int			hamon_probe_timeout = 2000;
+int			hamon_connect_timeout = 2000;
+int			hamon_reconnect_backoff_max = 10000;
+int			hamon_history_retention = 7 * 24 * 60;
+int			hamon_history_purge_batch = 5000;
+
+HamonShared *HamonShmem = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* set by HamonRegistryChanged, acted on when the transaction commits */
+static bool registry_change_pending = false;
+static bool xact_callback_registered = false;
+
+void		_PG_init(void);
+static void hamon_define_settings(void);
+static void hamon_shmem_request(void);
+static void hamon_shmem_startup(void);
+static void hamon_register_workers(void);
+static void hamon_xact_callback(XactEvent event, void *arg);
+
+void
+_PG_init(void)
+{
+	if (IsBinaryUpgrade)
+		return;
+
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_hamonitor can only be loaded via shared_preload_libraries"),
+				 errhint("Add pg_hamonitor to the shared_preload_libraries "
+						 "configuration variable in postgresql.conf and restart the server.")));
+
+	hamon_define_settings();
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = hamon_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = hamon_shmem_startup;
+
+	hamon_register_workers();
+}
+
+/*
+ * Every setting is defined here.  Settings that size or place the workers
+ * are PGC_POSTMASTER; the probe timings take effect on SIGHUP.
+ */
+static void
+hamon_define_settings(void)
+{
+	DefineCustomStringVariable("pg_hamonitor.database",
+							   gettext_noop("Database in which the probe workers run."),
+							   gettext_noop("CREATE EXTENSION pg_hamonitor must be run in this database."),
+							   &hamon_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.workers",
+							gettext_noop("Number of probe workers; each cluster is probed by one of them."),
+							gettext_noop("0 starts no worker."),
+							&hamon_workers,
+							1, 0, HAMON_MAX_WORKERS,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.probe_interval",
+							gettext_noop("Time between two probes of one node."),
+							NULL,
+							&hamon_probe_interval,
+							1000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.probe_timeout",
+							gettext_noop("Time a probe query may take before it counts as failed."),
+							NULL,
+							&hamon_probe_timeout,
+							2000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.connect_timeout",
+							gettext_noop("Time a connection attempt to a node may take before it counts as failed."),
+							NULL,
+							&hamon_connect_timeout,
+							2000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.reconnect_backoff_max",
+							gettext_noop("Longest wait between two connection attempts to an unreachable node."),
+							gettext_noop("The wait doubles from probe_interval after each failure, up to this value."),
+							&hamon_reconnect_backoff_max,
+							10000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.history_retention",
+							gettext_noop("How long probe history is kept."),
+							NULL,
+							&hamon_history_retention,
+							7 * 24 * 60, 1, INT_MAX / 60,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.history_purge_batch",
+							gettext_noop("Most history rows purged in one transaction."),
+							gettext_noop("Small batches keep the purge from delaying the probes."),
+							&hamon_history_purge_batch,
+							5000, 1, 1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pg_hamonitor");
+}
+
+static void
+hamon_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+
+	RequestAddinShmemSpace(MAXALIGN(sizeof(HamonShared)));
+}
+
+static void
+hamon_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	HamonShmem = ShmemInitStruct("pg_hamonitor", sizeof(HamonShared), &found);
+	if (!found)
+	{
+		memset(HamonShmem, 0, sizeof(HamonShared));
+		SpinLockInit(&HamonShmem->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+hamon_register_workers(void)
+{
+	BackgroundWorker worker;
+	int			i;
+
+	for (i = 0; i < hamon_workers; i++)
+	{
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+			BGWORKER_BACKEND_DATABASE_CONNECTION;
+		/* runs on a hot-standby witness too, idle until it is promoted */
+		worker.bgw_start_time = BgWorkerStart_ConsistentState;
+		worker.bgw_restart_time = 5;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_hamonitor");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "HamonWorkerMain");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "pg_hamonitor worker %d", i);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "pg_hamonitor worker");
+		worker.bgw_main_arg = Int32GetDatum(i);
+		worker.bgw_notify_pid = 0;
+		RegisterBackgroundWorker(&worker);
+	}
+}
+
+/*
+ * HamonRegistryChanged
+ *		Called when this transaction changes the node registry: once it
+ *		commits, the workers are told to reload their nodes.
+ */
+void
+HamonRegistryChanged(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(hamon_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	registry_change_pending = true;
+}
+
+/* the current registry generation, for a worker to compare with its own */
+uint64
+HamonRegistryGeneration(void)
+{
+	uint64		gen;
+
+	SpinLockAcquire(&HamonShmem->mutex);
+	gen = HamonShmem->registry_generation;
+	SpinLockRelease(&HamonShmem->mutex);
+	return gen;
+}
+
+/*
+ * At commit the change is visible to everyone, so the workers may reload
+ * now; on abort there is nothing to tell.
+ */
+static void
+hamon_xact_callback(XactEvent event, void *arg)
+{
+	Latch	   *latches[HAMON_MAX_WORKERS];
+	int			nlatches = 0;
+	int			i;
+
+	if (!registry_change_pending)
+		return;
+
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		registry_change_pending = false;
+		return;
+	}
+	if (event != XACT_EVENT_COMMIT)
+		return;
+	registry_change_pending = false;
+
+	/* the library may be loaded without shared memory (e.g. LOAD) */
+	if (HamonShmem == NULL)
+		return;
+
+	SpinLockAcquire(&HamonShmem->mutex);
+	HamonShmem->registry_generation++;
+	for (i = 0; i < HAMON_MAX_WORKERS; i++)
+		if (HamonShmem->workers[i].latch != NULL)
+			latches[nlatches++] = HamonShmem->workers[i].latch;
+	SpinLockRelease(&HamonShmem->mutex);
+
+	/* SetLatch is not for spinlock sections */
+	for (i = 0; i < nlatches; i++)
+		SetLatch(latches[i]);
+}

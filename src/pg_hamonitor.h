@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_hamonitor.h
+ *		Names, settings and shared state common to every part of pg_hamonitor.
+ *
+ * The data flows probe -> state -> decision -> action: probe.c talks to
+ * the peers, state.c turns probe results into node health and events,
+ * catalog.c writes them into the extension's tables, and worker.c drives
+ * the loop.  This header holds what all of them share: catalog names,
+ * GUC variables and the small shared-memory area that lets a backend wake
+ * the workers when the node registry changes.
+ *
+ * Copyright (c) 2026, pg_hamonitor developers
+ *
+ * IDENTIFICATION
+ *	  src/pg_hamonitor.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_HAMONITOR_H
+#define PG_HAMONITOR_H
+
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+#include "compat.h"
+
+/* catalog names */
+#define HAMON_EXTENSION_NAME	"pg_hamonitor"
+#define HAMON_SCHEMA			"hamonitor"
+#define HAMON_EVENT_CHANNEL		"hamonitor_event"
+
+/* node and cluster names: [A-Za-z0-9_.-], at most this many bytes */
+#define HAMON_NAME_MAXLEN		63
+
+/* upper bound of pg_hamonitor.workers, also sizes the shared memory */
+#define HAMON_MAX_WORKERS		64
+
+/* settings (pg_hamonitor.c) */
+extern char *hamon_database;
+extern int	hamon_workers;
+extern int	hamon_probe_interval;
+extern int	hamon_probe_timeout;
+extern int	hamon_connect_timeout;
+extern int	hamon_reconnect_backoff_max;
+extern int	hamon_history_retention;
+extern int	hamon_history_purge_batch;
+
+/*
+ * Shared state: each worker publishes its latch, and every committed change
+ * of the node registry bumps registry_generation and sets those latches, so
+ * a worker reloads its nodes at once instead of polling the table.
+ */
+typedef struct HamonWorkerSlot
+{
+	pid_t		pid;
+	Latch	   *latch;
+} HamonWorkerSlot;
+
+typedef struct HamonShared
+{
+	slock_t		mutex;
+	uint64		registry_generation;
+	HamonWorkerSlot workers[HAMON_MAX_WORKERS];
+} HamonShared;
+
+extern HamonShared *HamonShmem;
+
+extern void HamonRegistryChanged(void);
+extern uint64 HamonRegistryGeneration(void);
+
+/* worker.c */
+extern PGDLLEXPORT void HamonWorkerMain(Datum main_arg);
+
+#endif							/* PG_HAMONITOR_H */

@@ -1,0 +1,526 @@
+/*-------------------------------------------------------------------------
+ *
+ * probe.c
+ *		One node's connection and probe, as a non-blocking state machine.
+ *
+ * Each node keeps one persistent libpq session.  Nothing here ever blocks:
+ * the connection is opened with PQconnectStartParams/PQconnectPoll and the
+ * probe is sent with PQsendQueryParams, and each step runs only when the
+ * worker's WaitEventSet says the socket is ready (or a deadline passed).
+ * The functions tell the worker what to wait for through node->sock and
+ * node->wait_events; the worker owns the wait set.
+ *
+ * An idle connection stays registered for reading, so a peer that closes
+ * it (a crash, a shutdown, a network reset) is noticed the moment it
+ * happens, not at the next probe.  A server that shuts down in an orderly
+ * way sends a FATAL 57P01 first; it arrives through the notice receiver
+ * and is kept, so the decision logic can tell a stop from a crash.
+ *
+ * The probe is one unnamed-statement query (no prepared statement, so a
+ * transaction pooler in front of the peer is fine) that reads everything the
+ * decisions need: role, system identifier, timeline, LSNs, the WAL
+ * receiver and the replication slots.
+ *
+ * Copyright (c) 2026, pg_hamonitor developers
+ *
+ * IDENTIFICATION
+ *	  src/probe.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+
+#include "probe.h"
+#include "remote.h"
+
+/*
+ * The probe.  pg_is_in_recovery() is read more than once, but a node only
+ * ever leaves recovery, so the CASEs never call a primary-only function on
+ * a standby.  Times come back as microseconds since the Unix epoch.
+ */
+static const char *const probe_query =
+"SELECT pg_catalog.pg_is_in_recovery(),"
+" (SELECT system_identifier FROM pg_catalog.pg_control_system()),"
+" pg_catalog.current_setting('server_version_num')::integer,"
+" CASE WHEN pg_catalog.pg_is_in_recovery()"
+"  THEN coalesce(w.received_tli,"
+"        (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()))"
+"  ELSE ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name("
+"        pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::integer END,"
+" CASE WHEN NOT pg_catalog.pg_is_in_recovery()"
+"  THEN pg_catalog.pg_current_wal_lsn() END,"
+" CASE WHEN NOT pg_catalog.pg_is_in_recovery()"
+"  THEN pg_catalog.pg_current_wal_flush_lsn() END,"
+" pg_catalog.pg_last_wal_receive_lsn(),"
+" pg_catalog.pg_last_wal_replay_lsn(),"
+" (extract(epoch FROM pg_catalog.pg_last_xact_replay_timestamp()) * 1000000)::bigint,"
+" w.status, w.sender_host, w.sender_port,"
+" (extract(epoch FROM w.last_msg_receipt_time) * 1000000)::bigint,"
+" (SELECT pg_catalog.json_agg(s ORDER BY s.slot_name) FROM ("
+"   SELECT slot_name, slot_type, plugin, database, temporary, active,"
+"          active_pid, restart_lsn, confirmed_flush_lsn, wal_status,"
+"          pg_catalog.pg_wal_lsn_diff("
+"            CASE WHEN pg_catalog.pg_is_in_recovery()"
+"             THEN pg_catalog.pg_last_wal_receive_lsn()"
+"             ELSE pg_catalog.pg_current_wal_lsn() END,"
+"            restart_lsn)::bigint AS retained_bytes"
+"     FROM pg_catalog.pg_replication_slots) s)"
+" FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true";
+
+#define PROBE_NCOLUMNS 14
+
+static void hamon_start_connect(HamonNode *node, TimestampTz now);
+static void hamon_continue_connect(HamonNode *node, TimestampTz now);
+static void hamon_send_probe(HamonNode *node, TimestampTz now);
+static void hamon_read_probe(HamonNode *node, TimestampTz now);
+static void hamon_read_idle(HamonNode *node, TimestampTz now);
+static void hamon_probe_failed(HamonNode *node, TimestampTz now,
+							   const char *sqlstate, const char *message);
+static void hamon_probe_failed_conn(HamonNode *node, TimestampTz now,
+									const char *what);
+static void hamon_parse_row(HamonNode *node, PGresult *res);
+static void hamon_notice_receiver(void *arg, const PGresult *res);
+static void hamon_close(HamonNode *node);
+
+/*
+ * HamonProbeTick
+ *		Does what is due for the node at time now: start a connection or a
+ *		probe whose time has come, or fail one past its deadline.
+ */
+void
+HamonProbeTick(HamonNode *node, TimestampTz now)
+{
+	switch (node->conn_state)
+	{
+		case HAMON_CONN_NONE:
+			if (now >= node->next_probe_at)
+				hamon_start_connect(node, now);
+			break;
+		case HAMON_CONN_IDLE:
+			if (now >= node->next_probe_at)
+				hamon_send_probe(node, now);
+			break;
+		case HAMON_CONN_CONNECTING:
+			if (now >= node->deadline)
+				hamon_probe_failed(node, now, "08001",
+								   "timeout expired while connecting");
+			break;
+		case HAMON_CONN_BUSY:
+			if (now >= node->deadline)
+				hamon_probe_failed(node, now, "57014",
+								   "probe timed out");
+			break;
+	}
+}
+
+/*
+ * HamonProbeNextWakeup
+ *		When HamonProbeTick next has something to do for the node.
+ */
+TimestampTz
+HamonProbeNextWakeup(HamonNode *node)
+{
+	switch (node->conn_state)
+	{
+		case HAMON_CONN_CONNECTING:
+		case HAMON_CONN_BUSY:
+			return node->deadline;
+		default:
+			return node->next_probe_at;
+	}
+}
+
+/*
+ * HamonProbeNow
+ *		Probes the node as soon as possible, e.g. because another node of
+ *		its cluster just went away.  A probe already under way is kept.
+ */
+void
+HamonProbeNow(HamonNode *node, TimestampTz now)
+{
+	if (node->conn_state == HAMON_CONN_IDLE ||
+		node->conn_state == HAMON_CONN_NONE)
+		node->next_probe_at = now;
+}
+
+/*
+ * HamonProbeSocketReady
+ *		The wait set reported the node's socket: move the state machine on.
+ */
+void
+HamonProbeSocketReady(HamonNode *node, uint32 events, TimestampTz now)
+{
+	switch (node->conn_state)
+	{
+		case HAMON_CONN_CONNECTING:
+			hamon_continue_connect(node, now);
+			break;
+		case HAMON_CONN_BUSY:
+			if (node->flush_pending && (events & WL_SOCKET_WRITEABLE))
+			{
+				int			rc = PQflush(node->conn);
+
+				if (rc < 0)
+				{
+					hamon_probe_failed_conn(node, now, "could not send probe");
+					return;
+				}
+				node->flush_pending = (rc == 1);
+				node->wait_events = WL_SOCKET_READABLE |
+					(node->flush_pending ? WL_SOCKET_WRITEABLE : 0);
+			}
+			if (events & WL_SOCKET_READABLE)
+				hamon_read_probe(node, now);
+			break;
+		case HAMON_CONN_IDLE:
+			hamon_read_idle(node, now);
+			break;
+		case HAMON_CONN_NONE:
+			/* a stale event for a socket closed earlier in this round */
+			break;
+	}
+}
+
+/* closes the node's connection; the next probe reconnects */
+void
+HamonProbeStop(HamonNode *node)
+{
+	hamon_close(node);
+}
+
+static void
+hamon_close(HamonNode *node)
+{
+	if (node->conn != NULL)
+		HamonDisconnect(node->conn);
+	node->conn = NULL;
+	node->conn_state = HAMON_CONN_NONE;
+	node->sock = PGINVALID_SOCKET;
+	node->sock_dirty = true;
+	node->wait_events = 0;
+	node->flush_pending = false;
+}
+
+static void
+hamon_start_connect(HamonNode *node, TimestampTz now)
+{
+	char	   *appname;
+	char	   *errmsg;
+
+	node->goodbye_sqlstate[0] = '\0';
+	node->goodbye_message[0] = '\0';
+	appname = HamonApplicationName(node->cluster_name, node->node_name);
+	node->conn = HamonConnectStart(node->conninfo, appname, &errmsg);
+	pfree(appname);
+	if (node->conn == NULL)
+	{
+		hamon_probe_failed(node, now, "53000", errmsg);
+		pfree(errmsg);
+		return;
+	}
+	if (PQstatus(node->conn) == CONNECTION_BAD)
+	{
+		hamon_probe_failed_conn(node, now, "could not connect");
+		return;
+	}
+	PQsetNoticeReceiver(node->conn, hamon_notice_receiver, node);
+	node->conn_state = HAMON_CONN_CONNECTING;
+	node->deadline = TimestampTzPlusMilliseconds(now, hamon_connect_timeout);
+	/* libpq's first step is always to wait until the socket is writable */
+	node->sock = PQsocket(node->conn);
+	node->sock_dirty = true;
+	node->wait_events = WL_SOCKET_WRITEABLE;
+}
+
+static void
+hamon_continue_connect(HamonNode *node, TimestampTz now)
+{
+	switch (PQconnectPoll(node->conn))
+	{
+		case PGRES_POLLING_READING:
+			node->wait_events = WL_SOCKET_READABLE;
+			break;
+		case PGRES_POLLING_WRITING:
+			node->wait_events = WL_SOCKET_WRITEABLE;
+			break;
+		case PGRES_POLLING_OK:
+			node->conn_state = HAMON_CONN_IDLE;
+			node->wait_events = WL_SOCKET_READABLE;
+			/* the probe was due when the connection started */
+			hamon_send_probe(node, now);
+			return;
+		default:
+			hamon_probe_failed_conn(node, now, "could not connect");
+			return;
+	}
+	/*
+	 * libpq may have moved on to another address (or dropped SSL) with a
+	 * new socket, perhaps under the old number: register it again
+	 */
+	node->sock = PQsocket(node->conn);
+	node->sock_dirty = true;
+}
+
+static void
+hamon_send_probe(HamonNode *node, TimestampTz now)
+{
+	int			rc;
+
+	if (!PQsendQueryParams(node->conn, probe_query, 0, NULL, NULL, NULL,
+						   NULL, 0))
+	{
+		hamon_probe_failed_conn(node, now, "could not send probe");
+		return;
+	}
+	rc = PQflush(node->conn);
+	if (rc < 0)
+	{
+		hamon_probe_failed_conn(node, now, "could not send probe");
+		return;
+	}
+	node->conn_state = HAMON_CONN_BUSY;
+	node->flush_pending = (rc == 1);
+	node->got_row = false;
+	node->query_sent_at = now;
+	node->deadline = TimestampTzPlusMilliseconds(now, hamon_probe_timeout);
+	node->next_probe_at = TimestampTzPlusMilliseconds(now,
+													  hamon_probe_interval);
+	node->wait_events = WL_SOCKET_READABLE |
+		(node->flush_pending ? WL_SOCKET_WRITEABLE : 0);
+	memset(&node->result, 0, sizeof(node->result));
+	node->result_ready = false;
+}
+
+/*
+ * Reads what has arrived for the probe; completes it once libpq has handed
+ * over every result (the final NULL), so the connection is idle again.
+ */
+static void
+hamon_read_probe(HamonNode *node, TimestampTz now)
+{
+	if (!PQconsumeInput(node->conn))
+	{
+		hamon_probe_failed_conn(node, now, "connection lost during probe");
+		return;
+	}
+
+	while (!PQisBusy(node->conn))
+	{
+		PGresult   *res = PQgetResult(node->conn);
+
+		if (res == NULL)
+		{
+			/* query done */
+			if (!node->got_row)
+			{
+				if (node->result.error_sqlstate[0] == '\0')
+					hamon_probe_failed(node, now, "XX000",
+									   "probe returned no row");
+				else
+					hamon_probe_failed(node, now, node->result.error_sqlstate,
+									   node->result.error);
+				return;
+			}
+			node->conn_state = HAMON_CONN_IDLE;
+			node->wait_events = WL_SOCKET_READABLE;
+			node->result.success = true;
+			node->result.probed_at = now;
+			node->result.latency_ms =
+				(double) (now - node->query_sent_at) / 1000.0;
+			node->result_ready = true;
+			return;
+		}
+
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+			PQnfields(res) == PROBE_NCOLUMNS)
+		{
+			hamon_parse_row(node, res);
+			node->got_row = true;
+		}
+		else
+		{
+			const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+			strlcpy(node->result.error_sqlstate, sqlstate ? sqlstate : "XX000",
+					sizeof(node->result.error_sqlstate));
+			strlcpy(node->result.error,
+					msg ? msg : "probe returned an unexpected result",
+					sizeof(node->result.error));
+		}
+		PQclear(res);
+	}
+}
+
+/*
+ * Input on an idle connection: a notification, a parameter change, or the
+ * server going away.  Only the last one matters.
+ */
+static void
+hamon_read_idle(HamonNode *node, TimestampTz now)
+{
+	PGnotify   *notify;
+
+	if (!PQconsumeInput(node->conn) || PQstatus(node->conn) == CONNECTION_BAD)
+	{
+		hamon_probe_failed_conn(node, now, "connection closed");
+		return;
+	}
+	while ((notify = PQnotifies(node->conn)) != NULL)
+		PQfreemem(notify);
+}
+
+/*
+ * Records a failed probe and closes the connection.  The next attempt
+ * comes at once after the first failure (a dropped session is usually
+ * just re-opened), then backs off exponentially up to
+ * pg_hamonitor.reconnect_backoff_max.
+ */
+static void
+hamon_probe_failed(HamonNode *node, TimestampTz now, const char *sqlstate,
+				   const char *message)
+{
+	int64		backoff = 0;
+
+	hamon_close(node);
+
+	memset(&node->result, 0, sizeof(node->result));
+	node->result.success = false;
+	node->result.probed_at = now;
+	strlcpy(node->result.error_sqlstate, sqlstate,
+			sizeof(node->result.error_sqlstate));
+	strlcpy(node->result.error, message, sizeof(node->result.error));
+	node->result_ready = true;
+
+	if (node->consecutive_failures > 0)
+	{
+		int			shift = Min(node->consecutive_failures - 1, 20);
+
+		backoff = Min((int64) hamon_probe_interval << shift,
+					  (int64) Max(hamon_reconnect_backoff_max,
+								  hamon_probe_interval));
+	}
+	node->next_probe_at = TimestampTzPlusMilliseconds(now, backoff);
+}
+
+/*
+ * A failure that libpq explains: its message, or the FATAL the server sent
+ * before it closed the connection (57P01 for a shutdown), which says more.
+ */
+static void
+hamon_probe_failed_conn(HamonNode *node, TimestampTz now, const char *what)
+{
+	char		message[256];
+	char		sqlstate[6];
+
+	if (node->goodbye_sqlstate[0] != '\0')
+	{
+		strlcpy(sqlstate, node->goodbye_sqlstate, sizeof(sqlstate));
+		strlcpy(message, node->goodbye_message, sizeof(message));
+	}
+	else
+	{
+		char	   *libpq_msg = node->conn ? pchomp(PQerrorMessage(node->conn)) :
+			pstrdup("");
+		char	   *nl;
+
+		/* keep the first line; libpq may append per-address details */
+		if ((nl = strchr(libpq_msg, '\n')) != NULL)
+			*nl = '\0';
+		snprintf(message, sizeof(message), "%s: %s", what, libpq_msg);
+		pfree(libpq_msg);
+		/* a connection that was up counts as lost, one never made as refused */
+		strlcpy(sqlstate,
+				node->conn_state == HAMON_CONN_CONNECTING ||
+				node->conn_state == HAMON_CONN_NONE ? "08001" : "08006",
+				sizeof(sqlstate));
+	}
+	hamon_probe_failed(node, now, sqlstate, message);
+}
+
+static XLogRecPtr
+hamon_parse_lsn(const char *text)
+{
+	uint32		hi,
+				lo;
+
+	if (text == NULL || sscanf(text, "%X/%X", &hi, &lo) != 2)
+		return InvalidXLogRecPtr;
+	return ((uint64) hi << 32) | lo;
+}
+
+/* microseconds since the Unix epoch to TimestampTz; 0 stays "none" */
+static TimestampTz
+hamon_parse_unix_usec(const char *text)
+{
+	int64		usec;
+
+	if (text == NULL)
+		return 0;
+	usec = strtoi64(text, NULL, 10);
+	return usec - ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+				   USECS_PER_DAY);
+}
+
+static const char *
+hamon_value(PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? NULL : PQgetvalue(res, 0, col);
+}
+
+/* fills node->result from the probe's row */
+static void
+hamon_parse_row(HamonNode *node, PGresult *res)
+{
+	HamonProbeResult *r = &node->result;
+	const char *v;
+
+	v = hamon_value(res, 0);
+	r->in_recovery = (v != NULL && v[0] == 't');
+	if ((v = hamon_value(res, 1)) != NULL)
+	{
+		r->has_sysid = true;
+		/* bigint on the wire; the identifier itself is unsigned */
+		r->system_identifier = (uint64) strtoi64(v, NULL, 10);
+	}
+	r->server_version = (v = hamon_value(res, 2)) ? atoi(v) : 0;
+	r->timeline = (v = hamon_value(res, 3)) ? atoi(v) : 0;
+	r->current_lsn = hamon_parse_lsn(hamon_value(res, 4));
+	r->flush_lsn = hamon_parse_lsn(hamon_value(res, 5));
+	r->receive_lsn = hamon_parse_lsn(hamon_value(res, 6));
+	r->replay_lsn = hamon_parse_lsn(hamon_value(res, 7));
+	r->last_replay_at = hamon_parse_unix_usec(hamon_value(res, 8));
+	strlcpy(r->wal_receiver_status,
+			(v = hamon_value(res, 9)) ? v : "", sizeof(r->wal_receiver_status));
+	strlcpy(r->upstream_host,
+			(v = hamon_value(res, 10)) ? v : "", sizeof(r->upstream_host));
+	r->upstream_port = (v = hamon_value(res, 11)) ? atoi(v) : 0;
+	r->last_wal_receipt_at = hamon_parse_unix_usec(hamon_value(res, 12));
+	r->slots_json = (v = hamon_value(res, 13)) ? pstrdup(v) : NULL;
+}
+
+/*
+ * Keeps the last error-level notice.  On an idle connection libpq passes a
+ * FATAL from the server (the reason it is about to close) to the notice
+ * receiver; on a busy one the error comes back as a result instead.
+ * Runs inside libpq: it must not ereport.
+ */
+static void
+hamon_notice_receiver(void *arg, const PGresult *res)
+{
+	HamonNode  *node = (HamonNode *) arg;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	if (severity == NULL || sqlstate == NULL ||
+		(strcmp(severity, "FATAL") != 0 && strcmp(severity, "PANIC") != 0 &&
+		 strcmp(severity, "ERROR") != 0))
+		return;
+	strlcpy(node->goodbye_sqlstate, sqlstate, sizeof(node->goodbye_sqlstate));
+	strlcpy(node->goodbye_message, msg ? msg : "", sizeof(node->goodbye_message));
+}

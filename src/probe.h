@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * probe.h
+ *		One node's connection and probe, as a non-blocking state machine.
+ *
+ * Copyright (c) 2026, pg_hamonitor developers
+ *
+ * IDENTIFICATION
+ *	  src/probe.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef HAMON_PROBE_H
+#define HAMON_PROBE_H
+
+#include "node.h"
+
+extern void HamonProbeTick(HamonNode *node, TimestampTz now);
+extern void HamonProbeSocketReady(HamonNode *node, uint32 events,
+								  TimestampTz now);
+extern TimestampTz HamonProbeNextWakeup(HamonNode *node);
+extern void HamonProbeStop(HamonNode *node);
+extern void HamonProbeNow(HamonNode *node, TimestampTz now);
+
+#endif							/* HAMON_PROBE_H */

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * state.h
+ *		From probe results to what the witness believes about each node.
+ *
+ * Copyright (c) 2026, pg_hamonitor developers
+ *
+ * IDENTIFICATION
+ *	  src/state.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef HAMON_STATE_H
+#define HAMON_STATE_H
+
+#include "node.h"
+
+extern bool HamonApplyProbe(HamonNode *node, List **events);
+
+#endif							/* HAMON_STATE_H */

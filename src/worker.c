@@ -1,0 +1,578 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *		The probe worker's main loop: one WaitEventSet over every node.
+ *
+ * A worker owns the clusters whose names hash to its index.  It keeps one
+ * libpq connection per node and waits on all of them at once, with its
+ * latch and postmaster death, in a single WaitEventSet.  Each node has its
+ * own schedule (probe.c), so a slow or black-holed node costs its own
+ * deadline and nothing else, and a connection that closes wakes the
+ * worker at once.  A round of the loop:
+ *
+ *	 tick every node (start due probes, fail late ones)
+ *	 -> fold finished probes into node state (state.c)
+ *	 -> write state, history and events in one transaction (catalog.c)
+ *	 -> wait for the next socket, deadline or latch.
+ *
+ * The wait set is rebuilt only when a socket comes or goes (epoll cannot
+ * drop one in PG15, and forgets a closed one by itself); a change of what
+ * we wait for on a socket is a ModifyWaitEvent.
+ *
+ * The worker does nothing while the witness is in recovery or the
+ * extension is not installed in pg_hamonitor.database, and checks both
+ * again every second; a witness standby's worker therefore takes over when
+ * that standby is promoted.  Registry changes reach it through a counter
+ * in shared memory bumped at commit (pg_hamonitor.c), with its latch set.
+ *
+ * Copyright (c) 2026, pg_hamonitor developers
+ *
+ * IDENTIFICATION
+ *	  src/worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "probe.h"
+#include "state.h"
+
+/* how often an idle worker looks for the extension or the end of recovery */
+#define HAMON_IDLE_CHECK_MS 1000
+/* how often the history purge runs while it has nothing left to purge */
+#define HAMON_PURGE_INTERVAL_MS 10000
+
+typedef struct HamonWorker
+{
+	int			index;
+	MemoryContext node_cxt;		/* nodes and clusters */
+	MemoryContext cycle_cxt;	/* probe results and events, reset per write */
+	List	   *nodes;
+	List	   *clusters;
+	bool		active;			/* nodes loaded and being probed */
+	bool		reload;			/* read the registry again */
+	uint64		registry_generation;
+	TimestampTz next_purge_at;
+	WaitEventSet *wes;
+	int			wes_size;
+	bool		wes_dirty;
+	WaitEvent  *occurred;
+} HamonWorker;
+
+static HamonWorker worker;
+
+static void hamon_worker_shmem_exit(int code, Datum arg);
+static bool hamon_activate(void);
+static void hamon_deactivate(void);
+static void hamon_load_nodes(void *arg);
+static void hamon_merge_nodes(List *loaded);
+static void hamon_flush_results(void);
+static void hamon_write_results(void *arg);
+static void hamon_purge(TimestampTz now);
+static void hamon_purge_txn(void *arg);
+static void hamon_sync_wait_set(void);
+static long hamon_next_timeout(TimestampTz now);
+
+/*
+ * HamonWorkerMain
+ *		Entry point of a probe worker; main_arg is its index.
+ */
+void
+HamonWorkerMain(Datum main_arg)
+{
+	worker.index = DatumGetInt32(main_arg);
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	/* publish our latch, so registry changes can wake us */
+	SpinLockAcquire(&HamonShmem->mutex);
+	HamonShmem->workers[worker.index].pid = MyProcPid;
+	HamonShmem->workers[worker.index].latch = MyLatch;
+	SpinLockRelease(&HamonShmem->mutex);
+	before_shmem_exit(hamon_worker_shmem_exit, (Datum) 0);
+
+	BackgroundWorkerInitializeConnection(hamon_database, NULL, 0);
+	pgstat_report_appname("pg_hamonitor worker");
+
+	worker.node_cxt = AllocSetContextCreate(TopMemoryContext,
+											"pg_hamonitor nodes",
+											ALLOCSET_DEFAULT_SIZES);
+	worker.cycle_cxt = AllocSetContextCreate(TopMemoryContext,
+											 "pg_hamonitor cycle",
+											 ALLOCSET_DEFAULT_SIZES);
+	worker.wes_dirty = true;
+
+	ereport(LOG,
+			(errmsg("pg_hamonitor worker %d started in database \"%s\"",
+					worker.index, hamon_database)));
+
+	for (;;)
+	{
+		TimestampTz now;
+		int			nevents;
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (!hamon_activate())
+		{
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 HAMON_IDLE_CHECK_MS, HAMON_WAIT_EVENT);
+			ResetLatch(MyLatch);
+			continue;
+		}
+
+		now = GetCurrentTimestamp();
+		{
+			ListCell   *lc;
+			MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
+
+			foreach(lc, worker.nodes)
+				HamonProbeTick((HamonNode *) lfirst(lc), now);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		hamon_flush_results();
+		hamon_purge(now);
+
+		hamon_sync_wait_set();
+		nevents = WaitEventSetWait(worker.wes, hamon_next_timeout(now),
+								   worker.occurred, worker.wes_size,
+								   HAMON_WAIT_EVENT);
+
+		now = GetCurrentTimestamp();
+		for (i = 0; i < nevents; i++)
+		{
+			WaitEvent  *ev = &worker.occurred[i];
+
+			if (ev->events & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+			if (ev->events & WL_SOCKET_MASK)
+			{
+				MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
+
+				HamonProbeSocketReady((HamonNode *) ev->user_data,
+									  ev->events, now);
+				MemoryContextSwitchTo(oldcxt);
+			}
+		}
+		hamon_flush_results();
+	}
+}
+
+static void
+hamon_worker_shmem_exit(int code, Datum arg)
+{
+	SpinLockAcquire(&HamonShmem->mutex);
+	HamonShmem->workers[worker.index].pid = 0;
+	HamonShmem->workers[worker.index].latch = NULL;
+	SpinLockRelease(&HamonShmem->mutex);
+}
+
+/*
+ * Makes sure the worker probes what it should: nothing in recovery or
+ * without the extension, the current registry otherwise.  Returns whether
+ * there is probing to do.
+ */
+static bool
+hamon_activate(void)
+{
+	uint64		generation;
+
+	if (RecoveryInProgress())
+	{
+		if (worker.active)
+		{
+			ereport(LOG,
+					(errmsg("pg_hamonitor worker %d pauses: the witness is in recovery",
+							worker.index)));
+			hamon_deactivate();
+		}
+		return false;
+	}
+
+	generation = HamonRegistryGeneration();
+	if (!worker.active || worker.reload ||
+		generation != worker.registry_generation)
+	{
+		bool		loaded = false;
+
+		worker.registry_generation = generation;
+		worker.reload = false;
+		if (!HamonRunInTransaction(hamon_load_nodes, &loaded,
+								   "load the node registry") || !loaded)
+		{
+			if (worker.active)
+				hamon_deactivate();
+			return false;
+		}
+		worker.active = true;
+	}
+	return true;
+}
+
+/* closes every connection and forgets the nodes */
+static void
+hamon_deactivate(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, worker.nodes)
+		HamonProbeStop((HamonNode *) lfirst(lc));
+	MemoryContextReset(worker.node_cxt);
+	MemoryContextReset(worker.cycle_cxt);
+	worker.nodes = NIL;
+	worker.clusters = NIL;
+	worker.active = false;
+	worker.wes_dirty = true;
+}
+
+/* transaction body: reads the registry if the extension is installed */
+static void
+hamon_load_nodes(void *arg)
+{
+	bool	   *loaded = (bool *) arg;
+	List	   *nodes;
+
+	if (!HamonExtensionExists())
+		return;
+	nodes = HamonCatalogLoadNodes(worker.index, hamon_workers, worker.cycle_cxt);
+	hamon_merge_nodes(nodes);
+	MemoryContextReset(worker.cycle_cxt);
+	*loaded = true;
+}
+
+static HamonNode *
+hamon_find_node(List *nodes, int node_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, nodes)
+		if (((HamonNode *) lfirst(lc))->node_id == node_id)
+			return (HamonNode *) lfirst(lc);
+	return NULL;
+}
+
+static HamonCluster *
+hamon_find_cluster(List *clusters, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, clusters)
+		if (strcmp(((HamonCluster *) lfirst(lc))->name, name) == 0)
+			return (HamonCluster *) lfirst(lc);
+	return NULL;
+}
+
+/*
+ * Brings the in-memory nodes in line with the registry just read: new nodes
+ * are probed at once, removed ones disconnected, a node whose conninfo
+ * changed reconnects.  A known node keeps its health and schedule, which
+ * are more recent in memory than in the table.
+ */
+static void
+hamon_merge_nodes(List *loaded)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(worker.node_cxt);
+	TimestampTz now = GetCurrentTimestamp();
+	List	   *nodes = NIL;
+	List	   *clusters = NIL;
+	ListCell   *lc;
+
+	foreach(lc, loaded)
+	{
+		HamonNode  *row = (HamonNode *) lfirst(lc);
+		HamonNode  *node = hamon_find_node(worker.nodes, row->node_id);
+		HamonCluster *cluster = hamon_find_cluster(clusters, row->cluster_name);
+		HamonCluster *old_cluster;
+
+		if (cluster == NULL)
+		{
+			cluster = palloc0(sizeof(HamonCluster));
+			strlcpy(cluster->name, row->cluster_name, sizeof(cluster->name));
+			cluster->has_sysid = row->result.has_sysid;
+			cluster->system_identifier = row->result.system_identifier;
+			/* an identifier learnt but not yet written is not lost */
+			old_cluster = hamon_find_cluster(worker.clusters, cluster->name);
+			if (!cluster->has_sysid && old_cluster && old_cluster->sysid_dirty)
+			{
+				cluster->has_sysid = true;
+				cluster->system_identifier = old_cluster->system_identifier;
+				cluster->sysid_dirty = true;
+			}
+			clusters = lappend(clusters, cluster);
+		}
+
+		if (node != NULL &&
+			(strcmp(node->conninfo, row->conninfo) != 0 ||
+			 strcmp(node->cluster_name, row->cluster_name) != 0 ||
+			 strcmp(node->node_name, row->node_name) != 0))
+		{
+			/* same id, new address or identity: start afresh */
+			HamonProbeStop(node);
+			worker.wes_dirty = true;
+			pfree(node->conninfo);
+			node->conninfo = pstrdup(row->conninfo);
+			strlcpy(node->cluster_name, row->cluster_name,
+					sizeof(node->cluster_name));
+			strlcpy(node->node_name, row->node_name, sizeof(node->node_name));
+			node->next_probe_at = now;
+		}
+		else if (node == NULL)
+		{
+			node = palloc(sizeof(HamonNode));
+			memcpy(node, row, sizeof(HamonNode));
+			memset(&node->result, 0, sizeof(node->result));
+			node->conninfo = pstrdup(row->conninfo);
+			node->next_probe_at = now;
+		}
+		node->priority = row->priority;
+		node->maintenance = row->maintenance;
+		node->cluster = cluster;
+		nodes = lappend(nodes, node);
+	}
+
+	/* nodes no longer registered (or no longer ours) */
+	foreach(lc, worker.nodes)
+	{
+		HamonNode  *node = (HamonNode *) lfirst(lc);
+
+		if (hamon_find_node(nodes, node->node_id) == NULL)
+		{
+			HamonProbeStop(node);
+			worker.wes_dirty = true;
+			pfree(node->conninfo);
+			pfree(node);
+		}
+	}
+	list_free(worker.nodes);
+	list_free_deep(worker.clusters);
+	worker.nodes = nodes;
+	worker.clusters = clusters;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Folds every finished probe into its node's state and writes the lot in
+ * one transaction.  A primary that has just gone down makes the other
+ * nodes of its cluster be probed at once: their view is what tells a dead
+ * primary from a witness that merely lost sight of it.
+ */
+static void
+hamon_flush_results(void)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
+	List	   *done = NIL;
+	List	   *events = NIL;
+	List	   *clusters = NIL;
+	List	   *args;
+	ListCell   *lc;
+	TimestampTz now = 0;
+
+	foreach(lc, worker.nodes)
+	{
+		HamonNode  *node = (HamonNode *) lfirst(lc);
+		HamonRole	old_role = node->role;
+
+		if (!node->result_ready)
+			continue;
+		done = lappend(done, node);
+		if (HamonApplyProbe(node, &events) &&
+			node->health == HAMON_HEALTH_DOWN &&
+			old_role == HAMON_ROLE_PRIMARY)
+		{
+			ListCell   *lc2;
+
+			if (now == 0)
+				now = GetCurrentTimestamp();
+			foreach(lc2, worker.nodes)
+			{
+				HamonNode  *peer = (HamonNode *) lfirst(lc2);
+
+				if (peer->cluster == node->cluster && peer != node)
+					HamonProbeNow(peer, now);
+			}
+		}
+	}
+
+	if (done != NIL)
+	{
+		foreach(lc, worker.clusters)
+		{
+			HamonCluster *cluster = (HamonCluster *) lfirst(lc);
+
+			if (cluster->sysid_dirty)
+				clusters = lappend(clusters, cluster);
+		}
+		args = list_make3(done, clusters, events);
+		if (HamonRunInTransaction(hamon_write_results, args,
+								  "write probe results"))
+		{
+			foreach(lc, clusters)
+				((HamonCluster *) lfirst(lc))->sysid_dirty = false;
+		}
+		else
+		{
+			/* perhaps the extension is gone: look again */
+			worker.reload = true;
+		}
+		foreach(lc, done)
+			((HamonNode *) lfirst(lc))->result_ready = false;
+	}
+
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(worker.cycle_cxt);
+}
+
+static void
+hamon_write_results(void *arg)
+{
+	List	   *args = (List *) arg;
+
+	HamonCatalogWriteProbes(linitial(args), lsecond(args), lthird(args));
+}
+
+/*
+ * Purges old history a batch at a time, in its own short transaction.
+ * While batches come back full the next one follows at the next round;
+ * otherwise the purge sleeps HAMON_PURGE_INTERVAL_MS.
+ */
+static void
+hamon_purge(TimestampTz now)
+{
+	uint64		purged = 0;
+
+	if (now < worker.next_purge_at)
+		return;
+	if (!HamonRunInTransaction(hamon_purge_txn, &purged,
+							   "purge probe history"))
+		purged = 0;
+	if (purged < (uint64) hamon_history_purge_batch)
+		worker.next_purge_at = TimestampTzPlusMilliseconds(now,
+														   HAMON_PURGE_INTERVAL_MS);
+}
+
+static void
+hamon_purge_txn(void *arg)
+{
+	*(uint64 *) arg = HamonCatalogPurgeHistory();
+}
+
+/*
+ * Makes the wait set match what the nodes want: rebuilt when a socket came
+ * or went, adjusted in place when only the events on a socket changed.
+ */
+static void
+hamon_sync_wait_set(void)
+{
+	ListCell   *lc;
+	int			nsockets = 0;
+
+	if (!worker.wes_dirty)
+	{
+		foreach(lc, worker.nodes)
+		{
+			HamonNode  *node = (HamonNode *) lfirst(lc);
+			bool		want = (node->sock != PGINVALID_SOCKET &&
+								node->wait_events != 0);
+			bool		have = (node->wait_pos >= 0);
+
+			if (want != have || node->sock_dirty ||
+				(want && node->sock != node->reg_sock))
+			{
+				worker.wes_dirty = true;
+				break;
+			}
+			if (want && node->wait_events != node->reg_events)
+			{
+				ModifyWaitEvent(worker.wes, node->wait_pos,
+								node->wait_events, NULL);
+				node->reg_events = node->wait_events;
+			}
+		}
+		if (!worker.wes_dirty)
+			return;
+	}
+
+	if (worker.wes)
+		FreeWaitEventSet(worker.wes);
+	if (worker.occurred)
+		pfree(worker.occurred);
+
+	foreach(lc, worker.nodes)
+	{
+		HamonNode  *node = (HamonNode *) lfirst(lc);
+
+		if (node->sock != PGINVALID_SOCKET && node->wait_events != 0)
+			nsockets++;
+	}
+	worker.wes_size = nsockets + 2;
+	worker.wes = HamonCreateWaitEventSet(worker.wes_size);
+	worker.occurred = MemoryContextAlloc(TopMemoryContext,
+										 sizeof(WaitEvent) * worker.wes_size);
+	AddWaitEventToSet(worker.wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(worker.wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
+					  NULL, NULL);
+	foreach(lc, worker.nodes)
+	{
+		HamonNode  *node = (HamonNode *) lfirst(lc);
+
+		node->wait_pos = -1;
+		node->reg_sock = PGINVALID_SOCKET;
+		node->reg_events = 0;
+		node->sock_dirty = false;
+		if (node->sock == PGINVALID_SOCKET || node->wait_events == 0)
+			continue;
+		node->wait_pos = AddWaitEventToSet(worker.wes, node->wait_events,
+										   node->sock, NULL, node);
+		node->reg_sock = node->sock;
+		node->reg_events = node->wait_events;
+	}
+	worker.wes_dirty = false;
+}
+
+/* milliseconds until the earliest node deadline or probe, or the purge */
+static long
+hamon_next_timeout(TimestampTz now)
+{
+	TimestampTz next = worker.next_purge_at;
+	ListCell   *lc;
+	long		ms;
+
+	foreach(lc, worker.nodes)
+	{
+		TimestampTz t = HamonProbeNextWakeup((HamonNode *) lfirst(lc));
+
+		if (t < next)
+			next = t;
+	}
+	if (next <= now)
+		return 0;
+	/* round up, or we would wake just before the deadline and spin */
+	ms = (long) ((next - now + 999) / 1000);
+	return Min(ms, 60 * 1000L);
+}
