@@ -13,6 +13,8 @@
  * mask secrets and are granted to pg_monitor.
  */
 
+CREATE SCHEMA hamonitor;
+
 -- One row per monitored cluster (a primary and its standbys).
 CREATE TABLE hamonitor.cluster (
     cluster_name      text PRIMARY KEY,

@@ -60,7 +60,7 @@ hamon_parse_conninfo(const char *conninfo, int elevel)
 		 */
 		if (strcasestr(conninfo, "password") != NULL ||
 			(strstr(conninfo, "://") != NULL && strchr(conninfo, '@') != NULL))
-			msg = pstrdup(_("the message is not shown because the string holds a password"));
+			msg = pstrdup(_("the message is not shown because the string may hold a password"));
 		ereport(elevel,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("invalid connection string syntax: %s", msg),
