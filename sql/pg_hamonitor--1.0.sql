@@ -20,6 +20,11 @@ CREATE TABLE hamonitor.cluster (
     cluster_name      text PRIMARY KEY,
     -- learnt from the first successful probe; every node must match it
     system_identifier bigint,
+    -- the node the witness holds to be the primary, and its timeline;
+    -- changed only under this row's lock (see hamonitor.promote)
+    primary_node_id   integer,
+    timeline          integer,
+    last_failover_at  timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now()
 );
 
@@ -68,6 +73,14 @@ CREATE TABLE hamonitor.node_state (
     last_wal_receipt_at timestamptz,
     -- the node's replication slots as last probed (pg_replication_slots)
     slots               jsonb,
+    -- default_transaction_read_only is on
+    read_only           boolean,
+    -- a stale primary the witness made read-only (or would have)
+    fenced              boolean NOT NULL DEFAULT false,
+    -- repointed after a failover but not following the new primary
+    needs_rejoin        boolean NOT NULL DEFAULT false,
+    -- repointed at, until seen streaming from the new primary
+    repointed_at        timestamptz,
     health_changed_at   timestamptz
 );
 
@@ -309,6 +322,68 @@ END;
 $$;
 
 /* ---------------------------------------------------------------------
+ * Changing a cluster's primary
+ * --------------------------------------------------------------------- */
+
+-- promotes a standby while the primary is down (force skips the lag check)
+CREATE FUNCTION hamonitor.promote(node_name text,
+                                  cluster_name text DEFAULT 'default',
+                                  force boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'hamonitor_promote'
+LANGUAGE C VOLATILE;
+
+-- the automatic choice, now; with the primary up only when planned
+CREATE FUNCTION hamonitor.failover(cluster_name text DEFAULT 'default',
+                                   planned boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'hamonitor_failover'
+LANGUAGE C VOLATILE;
+
+-- planned change of primary, no data lost
+CREATE FUNCTION hamonitor.switchover(node_name text,
+                                     cluster_name text DEFAULT 'default')
+RETURNS text
+AS 'MODULE_PATHNAME', 'hamonitor_switchover'
+LANGUAGE C VOLATILE;
+
+-- A cluster as the failover decision sees it, for simulate_failover.
+CREATE TYPE hamonitor.simulated_node AS (
+    node_name      text,
+    is_primary     boolean,
+    role           text,
+    health         text,
+    maintenance    boolean,
+    priority       integer,
+    timeline       integer,
+    current_lsn    pg_lsn,
+    receive_lsn    pg_lsn,
+    replay_lsn     pg_lsn,
+    streaming      boolean,
+    last_seen      timestamptz,
+    down_since     timestamptz,
+    alive_signal   boolean,
+    sysid_mismatch boolean,
+    fenced         boolean
+);
+
+-- The worker's failover decision on an injected cluster at an injected
+-- time; NULL rules mean the current settings.  Changes nothing: for tests
+-- and for "what would the witness do if...".
+CREATE FUNCTION hamonitor.simulate_failover(nodes hamonitor.simulated_node[],
+                                            now timestamptz,
+                                            auto_failover boolean DEFAULT NULL,
+                                            failover_timeout_ms integer DEFAULT NULL,
+                                            restart_grace_ms integer DEFAULT NULL,
+                                            max_failover_lag bigint DEFAULT NULL,
+                                            OUT verdict text,
+                                            OUT candidate text,
+                                            OUT reason text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'hamonitor_simulate_failover'
+LANGUAGE C STABLE;
+
+/* ---------------------------------------------------------------------
  * Views for psql and dashboards
  * --------------------------------------------------------------------- */
 
@@ -340,6 +415,18 @@ SELECT n.cluster_name,
        s.consecutive_failures AS failures,
        s.last_error_sqlstate,
        s.last_error,
+       s.fenced,
+       s.needs_rejoin,
+       -- two writable primaries in one cluster: shown, never as healthy
+       (s.role = 'primary' AND s.health = 'up' AND NOT s.fenced
+        AND NOT s.sysid_mismatch
+        AND (SELECT count(*) FROM hamonitor.node bn
+               JOIN hamonitor.node_state bs USING (node_id)
+              WHERE bn.cluster_name = n.cluster_name
+                AND bs.role = 'primary' AND bs.health = 'up'
+                AND NOT bs.fenced AND NOT bs.sysid_mismatch) > 1)
+           AS split_brain,
+       s.read_only,
        s.server_version,
        n.priority,
        n.maintenance,
@@ -350,13 +437,9 @@ SELECT n.cluster_name,
   JOIN hamonitor.node_state s USING (node_id)
   LEFT JOIN LATERAL (
        SELECT ps.current_lsn
-         FROM hamonitor.node pn
-         JOIN hamonitor.node_state ps USING (node_id)
-        WHERE pn.cluster_name = n.cluster_name
-          AND ps.role = 'primary' AND ps.health = 'up'
-          AND NOT ps.sysid_mismatch
-        ORDER BY ps.timeline DESC NULLS LAST
-        LIMIT 1) p ON true;
+         FROM hamonitor.cluster c
+         JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
+        WHERE c.cluster_name = n.cluster_name) p ON true;
 
 CREATE VIEW hamonitor.lsn_history AS
 SELECT n.cluster_name,
@@ -391,7 +474,10 @@ REVOKE EXECUTE ON FUNCTION hamonitor.register_node(text, text, text, integer),
                            hamonitor.update_node(text, text, text, integer),
                            hamonitor.set_maintenance(text, boolean, text),
                            hamonitor.node_id(text, text),
-                           hamonitor.node_changed()
+                           hamonitor.node_changed(),
+                           hamonitor.promote(text, text, boolean),
+                           hamonitor.failover(text, boolean),
+                           hamonitor.switchover(text, text)
     FROM PUBLIC;
 GRANT USAGE ON SCHEMA hamonitor TO pg_monitor;
 GRANT SELECT ON hamonitor.status, hamonitor.lsn_history, hamonitor.events

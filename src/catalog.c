@@ -43,6 +43,7 @@ static SPIPlanPtr plan_probe_failed = NULL;
 static SPIPlanPtr plan_history = NULL;
 static SPIPlanPtr plan_cluster_sysid = NULL;
 static SPIPlanPtr plan_event = NULL;
+static SPIPlanPtr plan_node_flags = NULL;
 static SPIPlanPtr plan_purge = NULL;
 
 /*
@@ -128,37 +129,82 @@ hamon_execute(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }
 
-static char *
-hamon_getstring(HeapTuple tup, TupleDesc desc, int col)
+static HamonCluster *
+hamon_cluster_of(List **clusters, const char *name)
 {
-	return SPI_getvalue(tup, desc, col);
+	ListCell   *lc;
+	HamonCluster *c;
+
+	foreach(lc, *clusters)
+		if (strcmp(((HamonCluster *) lfirst(lc))->name, name) == 0)
+			return (HamonCluster *) lfirst(lc);
+	c = palloc0(sizeof(HamonCluster));
+	strlcpy(c->name, name, sizeof(c->name));
+	*clusters = lappend(*clusters, c);
+	return c;
 }
 
-static Datum
-hamon_getdatum(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
+static XLogRecPtr
+hamon_getlsn(HeapTuple tup, TupleDesc desc, int col)
 {
-	return SPI_getbinval(tup, desc, col, isnull);
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+}
+
+static TimestampTz
+hamon_getts(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+static int
+hamon_getint(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+static bool
+hamon_getbool(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? false : DatumGetBool(d);
 }
 
 /*
  * HamonCatalogLoadNodes
- *		Reads the registry (with each node's stored health, so a restarted
- *		worker does not announce every node anew) for the clusters this
- *		worker owns: those whose name hashes to its index.  Returns a List
- *		of HamonNode palloc'd in callercxt, with the cluster pointer unset
- *		and the cluster's known system identifier in result.  Runs inside HamonRunInTransaction.
+ *		Reads the registry, with what the table remembers of each node (so a
+ *		restarted worker neither announces every node anew nor forgets a
+ *		primary that went down before it), for the clusters this worker
+ *		owns: those whose name hashes to its index.  Returns a List of
+ *		HamonNode and sets *clusters to a List of HamonCluster they point
+ *		to, all palloc'd in callercxt.  Runs inside HamonRunInTransaction.
  */
 List *
-HamonCatalogLoadNodes(int worker_index, int nworkers, MemoryContext callercxt)
+HamonCatalogLoadNodes(int worker_index, int nworkers, MemoryContext callercxt,
+					  List **clusters)
 {
 	List	   *nodes = NIL;
 	uint64		i;
 	int			rc;
 
+	*clusters = NIL;
 	rc = SPI_execute("SELECT n.node_id, n.cluster_name, n.node_name, n.conninfo,"
 					 " n.priority, n.maintenance, s.health, s.role,"
 					 " s.consecutive_failures, s.sysid_mismatch,"
-					 " c.system_identifier"
+					 " c.system_identifier, c.primary_node_id, c.timeline,"
+					 " s.last_seen, s.health_changed_at, s.timeline,"
+					 " s.current_lsn, s.receive_lsn, s.replay_lsn,"
+					 " s.fenced, s.needs_rejoin, s.repointed_at"
 					 " FROM hamonitor.node n"
 					 " JOIN hamonitor.cluster c USING (cluster_name)"
 					 " LEFT JOIN hamonitor.node_state s USING (node_id)"
@@ -171,8 +217,9 @@ HamonCatalogLoadNodes(int worker_index, int nworkers, MemoryContext callercxt)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *cluster = hamon_getstring(tup, desc, 2);
+		char	   *cluster = SPI_getvalue(tup, desc, 2);
 		HamonNode  *node;
+		HamonCluster *c;
 		MemoryContext spicxt;
 		bool		isnull;
 		Datum		d;
@@ -182,24 +229,36 @@ HamonCatalogLoadNodes(int worker_index, int nworkers, MemoryContext callercxt)
 			continue;
 
 		spicxt = MemoryContextSwitchTo(callercxt);
+		c = hamon_cluster_of(clusters, cluster);
+		d = SPI_getbinval(tup, desc, 11, &isnull);
+		c->has_sysid = !isnull;
+		c->system_identifier = isnull ? 0 : (uint64) DatumGetInt64(d);
+		c->primary_id = hamon_getint(tup, desc, 12);
+		c->timeline = hamon_getint(tup, desc, 13);
+
 		node = palloc0(sizeof(HamonNode));
-		node->node_id = DatumGetInt32(hamon_getdatum(tup, desc, 1, &isnull));
+		node->cluster = c;
+		node->node_id = hamon_getint(tup, desc, 1);
 		strlcpy(node->cluster_name, cluster, sizeof(node->cluster_name));
-		strlcpy(node->node_name, hamon_getstring(tup, desc, 3),
+		strlcpy(node->node_name, SPI_getvalue(tup, desc, 3),
 				sizeof(node->node_name));
-		node->conninfo = hamon_getstring(tup, desc, 4);
-		node->priority = DatumGetInt32(hamon_getdatum(tup, desc, 5, &isnull));
-		node->maintenance = DatumGetBool(hamon_getdatum(tup, desc, 6, &isnull));
-		node->health = HamonHealthFromName(hamon_getstring(tup, desc, 7));
-		node->role = HamonRoleFromName(hamon_getstring(tup, desc, 8));
-		d = hamon_getdatum(tup, desc, 9, &isnull);
-		node->consecutive_failures = isnull ? 0 : DatumGetInt32(d);
-		d = hamon_getdatum(tup, desc, 10, &isnull);
-		node->sysid_mismatch = isnull ? false : DatumGetBool(d);
-		d = hamon_getdatum(tup, desc, 11, &isnull);
-		/* stash the cluster's identifier in the result until linked */
-		node->result.has_sysid = !isnull;
-		node->result.system_identifier = isnull ? 0 : (uint64) DatumGetInt64(d);
+		node->conninfo = SPI_getvalue(tup, desc, 4);
+		node->priority = hamon_getint(tup, desc, 5);
+		node->maintenance = hamon_getbool(tup, desc, 6);
+		node->health = HamonHealthFromName(SPI_getvalue(tup, desc, 7));
+		node->role = HamonRoleFromName(SPI_getvalue(tup, desc, 8));
+		node->consecutive_failures = hamon_getint(tup, desc, 9);
+		node->sysid_mismatch = hamon_getbool(tup, desc, 10);
+		node->last_seen = hamon_getts(tup, desc, 14);
+		if (node->health == HAMON_HEALTH_DOWN)
+			node->down_since = hamon_getts(tup, desc, 15);
+		node->timeline = hamon_getint(tup, desc, 16);
+		node->current_lsn = hamon_getlsn(tup, desc, 17);
+		node->receive_lsn = hamon_getlsn(tup, desc, 18);
+		node->replay_lsn = hamon_getlsn(tup, desc, 19);
+		node->fenced = hamon_getbool(tup, desc, 20);
+		node->needs_rejoin = hamon_getbool(tup, desc, 21);
+		node->repointed_at = hamon_getts(tup, desc, 22);
 		node->sock = PGINVALID_SOCKET;
 		node->reg_sock = PGINVALID_SOCKET;
 		node->wait_pos = -1;
@@ -343,30 +402,66 @@ hamon_write_history(HamonNode *node)
 	hamon_execute(plan, values, nulls, SPI_OK_INSERT);
 }
 
-/* records a cluster's system identifier, learnt from its first probe */
+/* records what the worker learnt of a cluster: identifier, primary */
 static void
-hamon_write_cluster_sysid(HamonCluster *cluster)
+hamon_write_cluster(HamonCluster *cluster)
 {
-	static Oid	types[] = {TEXTOID, INT8OID};
-	Datum		values[2];
+	static Oid	types[] = {TEXTOID, INT8OID, INT4OID, INT4OID};
+	Datum		values[4];
+	char		nulls[5] = "    ";
 	SPIPlanPtr	plan;
 
 	plan = hamon_prepare(&plan_cluster_sysid,
-						 "UPDATE hamonitor.cluster SET system_identifier = $2"
-						 " WHERE cluster_name = $1 AND system_identifier IS NULL",
-						 2, types);
+						 "UPDATE hamonitor.cluster SET"
+						 " system_identifier = coalesce(system_identifier, $2),"
+						 " primary_node_id = $3, timeline = $4"
+						 " WHERE cluster_name = $1",
+						 4, types);
 	values[0] = CStringGetTextDatum(cluster->name);
 	values[1] = Int64GetDatum((int64) cluster->system_identifier);
-	hamon_execute(plan, values, NULL, SPI_OK_UPDATE);
+	nulls[1] = cluster->has_sysid ? ' ' : 'n';
+	values[2] = Int32GetDatum(cluster->primary_id);
+	nulls[2] = cluster->primary_id ? ' ' : 'n';
+	values[3] = Int32GetDatum(cluster->timeline);
+	nulls[3] = cluster->timeline ? ' ' : 'n';
+	hamon_execute(plan, values, nulls, SPI_OK_UPDATE);
+}
+
+/*
+ * HamonCatalogWriteNodeFlags
+ *		Writes what the witness did or found about a node: fenced,
+ *		needs_rejoin, repointed_at.  Needs SPI connected.
+ */
+void
+HamonCatalogWriteNodeFlags(HamonNode *node)
+{
+	static Oid	types[] = {INT4OID, BOOLOID, BOOLOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	char		nulls[5] = "    ";
+	SPIPlanPtr	plan;
+
+	plan = hamon_prepare(&plan_node_flags,
+						 "UPDATE hamonitor.node_state SET fenced = $2,"
+						 " needs_rejoin = $3, repointed_at = $4"
+						 " WHERE node_id = $1",
+						 4, types);
+	values[0] = Int32GetDatum(node->node_id);
+	values[1] = BoolGetDatum(node->fenced);
+	values[2] = BoolGetDatum(node->needs_rejoin);
+	values[3] = TS_DATUM(node->repointed_at, 3);
+	hamon_execute(plan, values, nulls, SPI_OK_UPDATE);
+	node->flags_dirty = false;
 }
 
 /*
  * HamonCatalogWriteEvent
  *		Inserts an event and queues a NOTIFY hamonitor_event carrying its id,
  *		delivered when the transaction commits.  The event is also logged.
+ *		Needs SPI connected.  Returns the event id.
  */
-static void
-hamon_write_event(HamonEvent *ev)
+int64
+HamonCatalogWriteEvent(const char *cluster_name, const char *node_name,
+					   const char *kind, const char *detail)
 {
 	static Oid	types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[4];
@@ -380,12 +475,12 @@ hamon_write_event(HamonEvent *ev)
 						 " (cluster_name, node_name, kind, detail)"
 						 " VALUES ($1, $2, $3, $4) RETURNING event_id",
 						 4, types);
-	values[0] = CStringGetTextDatum(ev->cluster_name);
-	values[1] = CStringGetTextDatum(ev->node_name ? ev->node_name : "");
-	nulls[1] = ev->node_name ? ' ' : 'n';
-	values[2] = CStringGetTextDatum(ev->kind);
-	values[3] = CStringGetTextDatum(ev->detail ? ev->detail : "");
-	nulls[3] = ev->detail ? ' ' : 'n';
+	values[0] = CStringGetTextDatum(cluster_name);
+	values[1] = CStringGetTextDatum(node_name ? node_name : "");
+	nulls[1] = node_name ? ' ' : 'n';
+	values[2] = CStringGetTextDatum(kind);
+	values[3] = CStringGetTextDatum(detail ? detail : "");
+	nulls[3] = detail ? ' ' : 'n';
 	hamon_execute(plan, values, nulls, SPI_OK_INSERT_RETURNING);
 
 	event_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -394,24 +489,27 @@ hamon_write_event(HamonEvent *ev)
 
 	ereport(LOG,
 			(errmsg("pg_hamonitor: %s of node \"%s\" in cluster \"%s\"%s%s",
-					ev->kind, ev->node_name ? ev->node_name : "",
-					ev->cluster_name, ev->detail ? ": " : "",
-					ev->detail ? ev->detail : "")));
+					kind, node_name ? node_name : "",
+					cluster_name, detail ? ": " : "",
+					detail ? detail : "")));
+	return event_id;
 }
 
 /*
  * HamonCatalogWriteProbes
- *		Writes the finished probes of nodes (state and history), the
- *		system identifiers clusters have learnt, and events.
+ *		Writes the finished probes of nodes (state and history), what
+ *		clusters have learnt (identifier, primary), the flags of the
+ *		flagged nodes, and events.
  *		Runs inside HamonRunInTransaction.
  */
 void
-HamonCatalogWriteProbes(List *nodes, List *clusters, List *events)
+HamonCatalogWriteProbes(List *nodes, List *clusters, List *flagged,
+						List *events)
 {
 	ListCell   *lc;
 
 	foreach(lc, clusters)
-		hamon_write_cluster_sysid((HamonCluster *) lfirst(lc));
+		hamon_write_cluster((HamonCluster *) lfirst(lc));
 
 	foreach(lc, nodes)
 	{
@@ -424,8 +522,86 @@ HamonCatalogWriteProbes(List *nodes, List *clusters, List *events)
 		hamon_write_history(node);
 	}
 
+	foreach(lc, flagged)
+		HamonCatalogWriteNodeFlags((HamonNode *) lfirst(lc));
+
 	foreach(lc, events)
-		hamon_write_event((HamonEvent *) lfirst(lc));
+	{
+		HamonEvent *ev = (HamonEvent *) lfirst(lc);
+
+		HamonCatalogWriteEvent(ev->cluster_name, ev->node_name, ev->kind,
+							   ev->detail);
+	}
+}
+
+/*
+ * HamonCatalogLockCluster
+ *		Locks the cluster's row, the lock that serializes every decision and
+ *		action on one cluster, and reads its primary and timeline.  With
+ *		skip_locked, returns false at once if someone else holds it (the
+ *		worker then leaves the cluster alone this round); otherwise waits.
+ *		ERROR (42704) if the cluster does not exist.  Needs SPI connected.
+ */
+bool
+HamonCatalogLockCluster(const char *cluster_name, bool skip_locked,
+						int *primary_id, int *timeline)
+{
+	Oid			types[] = {TEXTOID};
+	Datum		values[1];
+	int			rc;
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	rc = SPI_execute_with_args(skip_locked ?
+							   "SELECT primary_node_id, timeline FROM hamonitor.cluster"
+							   " WHERE cluster_name = $1 FOR UPDATE SKIP LOCKED" :
+							   "SELECT primary_node_id, timeline FROM hamonitor.cluster"
+							   " WHERE cluster_name = $1 FOR UPDATE",
+							   1, types, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not lock cluster \"%s\": %s", cluster_name,
+			 SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		if (skip_locked)
+			return false;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("cluster \"%s\" does not exist", cluster_name)));
+	}
+	*primary_id = hamon_getint(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	*timeline = hamon_getint(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	return true;
+}
+
+/*
+ * HamonCatalogPromoted
+ *		Records a promotion: the cluster's new primary and timeline, and the
+ *		promoted node's role.  Needs SPI connected, the cluster locked.
+ */
+void
+HamonCatalogPromoted(const char *cluster_name, int node_id, int timeline)
+{
+	Oid			types[] = {TEXTOID, INT4OID, INT4OID};
+	Datum		values[3];
+	int			rc;
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	values[1] = Int32GetDatum(node_id);
+	values[2] = Int32GetDatum(timeline);
+	rc = SPI_execute_with_args("UPDATE hamonitor.cluster SET primary_node_id = $2,"
+							   " timeline = $3, last_failover_at = now()"
+							   " WHERE cluster_name = $1",
+							   3, types, values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the promotion: %s",
+			 SPI_result_code_string(rc));
+	rc = SPI_execute_with_args("UPDATE hamonitor.node_state SET role = 'primary',"
+							   " timeline = $3, fenced = false, needs_rejoin = false,"
+							   " repointed_at = NULL WHERE node_id = $2",
+							   3, types, values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the promotion: %s",
+			 SPI_result_code_string(rc));
 }
 
 /*

@@ -19,8 +19,17 @@ extern bool HamonRunInTransaction(void (*fn) (void *), void *arg,
 								  const char *activity);
 extern bool HamonExtensionExists(void);
 extern List *HamonCatalogLoadNodes(int worker_index, int nworkers,
-								   MemoryContext callercxt);
-extern void HamonCatalogWriteProbes(List *nodes, List *clusters, List *events);
+								   MemoryContext callercxt, List **clusters);
+extern void HamonCatalogWriteProbes(List *nodes, List *clusters,
+									List *flagged, List *events);
 extern uint64 HamonCatalogPurgeHistory(void);
+extern int64 HamonCatalogWriteEvent(const char *cluster_name,
+									const char *node_name, const char *kind,
+									const char *detail);
+extern void HamonCatalogWriteNodeFlags(HamonNode *node);
+extern bool HamonCatalogLockCluster(const char *cluster_name, bool skip_locked,
+									int *primary_id, int *timeline);
+extern void HamonCatalogPromoted(const char *cluster_name, int node_id,
+								 int timeline);
 
 #endif							/* HAMON_CATALOG_H */

@@ -74,6 +74,7 @@ typedef struct HamonProbeResult
 	/* failure: SQLSTATE (57P01 = the server said goodbye) and message */
 	char		error_sqlstate[6];
 	char		error[256];
+	bool		read_only;		/* default_transaction_read_only is on */
 } HamonProbeResult;
 
 typedef struct HamonCluster
@@ -81,7 +82,11 @@ typedef struct HamonCluster
 	char		name[HAMON_NAME_MAXLEN + 1];
 	bool		has_sysid;
 	uint64		system_identifier;
-	bool		sysid_dirty;	/* learnt now, to be written to the catalog */
+	int			primary_id;		/* node_id of the primary, 0 if unknown */
+	int			timeline;		/* the primary's timeline, 0 if unknown */
+	bool		dirty;			/* the above changed, to be written */
+	char		last_reason[512];	/* last failover_blocked reason logged */
+	bool		deciding;		/* primary down: re-decide soon */
 } HamonCluster;
 
 typedef struct HamonNode
@@ -124,6 +129,24 @@ typedef struct HamonNode
 	HamonRole	role;
 	int			consecutive_failures;
 	bool		sysid_mismatch;
+	/* last known facts, kept while the node is down (state.c) */
+	TimestampTz last_seen;		/* last successful probe */
+	TimestampTz down_since;		/* first failure of this outage, 0 if up */
+	bool		alive_signal;	/* this outage said the postmaster lives */
+	int			timeline;
+	XLogRecPtr	current_lsn;
+	XLogRecPtr	receive_lsn;
+	XLogRecPtr	replay_lsn;
+	bool		streaming;
+	bool		read_only;
+
+	/* what the witness did or found about the node (failover.c) */
+	bool		fenced;
+	bool		needs_rejoin;
+	bool		split_brain;
+	TimestampTz repointed_at;	/* repointed, not yet seen following */
+	TimestampTz fence_tried_at;
+	bool		flags_dirty;	/* the flags above changed, to be written */
 
 	/* a finished probe waiting to be written */
 	bool		result_ready;

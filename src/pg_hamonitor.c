@@ -42,6 +42,14 @@ int			hamon_connect_timeout = 2000;
 int			hamon_reconnect_backoff_max = 10000;
 int			hamon_history_retention = 7 * 24 * 60;
 int			hamon_history_purge_batch = 5000;
+bool		hamon_auto_failover = true;
+int			hamon_failover_timeout = 500;
+int			hamon_restart_grace = 30000;
+int			hamon_max_failover_lag = 16 * 1024 * 1024;
+bool		hamon_fence_old_primary = true;
+int			hamon_repoint_timeout = 10000;
+int			hamon_promote_timeout = 60;
+int			hamon_switchover_timeout = 30000;
 
 HamonShared *HamonShmem = NULL;
 
@@ -159,6 +167,78 @@ hamon_define_settings(void)
 							5000, 1, 1000000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_hamonitor.auto_failover",
+							 gettext_noop("Promotes a standby when a primary has really failed."),
+							 gettext_noop("Off: failures are detected and logged, nothing is promoted."),
+							 &hamon_auto_failover,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.failover_timeout",
+							gettext_noop("Time without a successful probe of a crashed primary before it may be declared failed."),
+							gettext_noop("The standbys must also have lost it; see the README."),
+							&hamon_failover_timeout,
+							500, 0, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.restart_grace",
+							gettext_noop("Time given to a primary that was shut down or restarted in an orderly way before it may be declared failed."),
+							NULL,
+							&hamon_restart_grace,
+							30000, 0, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.max_failover_lag",
+							gettext_noop("Most WAL a standby may lack behind the failed primary's last known position and still be promoted."),
+							NULL,
+							&hamon_max_failover_lag,
+							16 * 1024 * 1024, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_hamonitor.fence_old_primary",
+							 gettext_noop("Makes a stale primary that comes back read-only and ends its client sessions."),
+							 NULL,
+							 &hamon_fence_old_primary,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.repoint_timeout",
+							gettext_noop("Time a repointed standby has to stream from the new primary before it is flagged needs_rejoin."),
+							NULL,
+							&hamon_repoint_timeout,
+							10000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.promote_timeout",
+							gettext_noop("Time pg_promote() may take on the promoted standby."),
+							NULL,
+							&hamon_promote_timeout,
+							60, 1, 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.switchover_timeout",
+							gettext_noop("Time a switchover waits for its target to replay the old primary's last WAL."),
+							NULL,
+							&hamon_switchover_timeout,
+							30000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_hamonitor");

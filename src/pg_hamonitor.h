@@ -45,6 +45,14 @@ extern int	hamon_connect_timeout;
 extern int	hamon_reconnect_backoff_max;
 extern int	hamon_history_retention;
 extern int	hamon_history_purge_batch;
+extern bool hamon_auto_failover;
+extern int	hamon_failover_timeout;
+extern int	hamon_restart_grace;
+extern int	hamon_max_failover_lag;
+extern bool hamon_fence_old_primary;
+extern int	hamon_repoint_timeout;
+extern int	hamon_promote_timeout;
+extern int	hamon_switchover_timeout;
 
 /*
  * Shared state: each worker publishes its latch, and every committed change

@@ -68,10 +68,11 @@ static const char *const probe_query =
 "             THEN pg_catalog.pg_last_wal_receive_lsn()"
 "             ELSE pg_catalog.pg_current_wal_lsn() END,"
 "            restart_lsn)::bigint AS retained_bytes"
-"     FROM pg_catalog.pg_replication_slots) s)"
+"     FROM pg_catalog.pg_replication_slots) s),"
+" pg_catalog.current_setting('default_transaction_read_only')::boolean"
 " FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true";
 
-#define PROBE_NCOLUMNS 14
+#define PROBE_NCOLUMNS 15
 
 static void hamon_start_connect(HamonNode *node, TimestampTz now);
 static void hamon_continue_connect(HamonNode *node, TimestampTz now);
@@ -501,6 +502,7 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 	r->upstream_port = (v = hamon_value(res, 11)) ? atoi(v) : 0;
 	r->last_wal_receipt_at = hamon_parse_unix_usec(hamon_value(res, 12));
 	r->slots_json = (v = hamon_value(res, 13)) ? pstrdup(v) : NULL;
+	r->read_only = ((v = hamon_value(res, 14)) != NULL && v[0] == 't');
 }
 
 /*

@@ -22,7 +22,11 @@
 
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "pg_hamonitor.h"
 #include "remote.h"
@@ -32,6 +36,9 @@
 static PQconninfoOption *hamon_parse_conninfo(const char *conninfo,
 											  int elevel);
 static void hamon_append_conninfo_value(StringInfo buf, const char *value);
+static PGresult *hamon_exec(PGconn *conn, const char *node_name,
+							const char *sql, const char *shown, int nparams,
+							const char *const *params, int timeout_ms);
 
 /*
  * Parses a conninfo with libpq.  On error, ereports at elevel (ERROR) or
@@ -112,6 +119,42 @@ hamon_append_conninfo_value(StringInfo buf, const char *value)
 }
 
 /*
+ * Writes parsed options back as key=value pairs, skipping options that are
+ * unset or listed in skip; secret options (dispchar '*') are shown as
+ * ******** when mask is set.  The result is palloc'd.
+ */
+static char *
+hamon_deparse_conninfo(PQconninfoOption *opts, bool mask,
+					   const char *const *skip)
+{
+	PQconninfoOption *opt;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (opt = opts; opt->keyword != NULL; opt++)
+	{
+		const char *const *sk;
+		bool		skipped = false;
+
+		if (opt->val == NULL)
+			continue;
+		for (sk = skip; sk && *sk; sk++)
+			if (strcmp(*sk, opt->keyword) == 0)
+				skipped = true;
+		if (skipped)
+			continue;
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, ' ');
+		appendStringInfo(&buf, "%s=", opt->keyword);
+		if (mask && opt->dispchar[0] == '*')
+			appendStringInfoString(&buf, HAMON_MASK);
+		else
+			hamon_append_conninfo_value(&buf, opt->val);
+	}
+	return buf.data;
+}
+
+/*
  * HamonMaskConninfo
  *		Returns the conninfo as key=value pairs with every secret option
  *		(libpq marks them with dispchar '*', e.g. password) replaced by
@@ -123,27 +166,75 @@ char *
 HamonMaskConninfo(const char *conninfo)
 {
 	PQconninfoOption *opts;
-	PQconninfoOption *opt;
-	StringInfoData buf;
+	char	   *result;
 
 	opts = hamon_parse_conninfo(conninfo, DEBUG1);
 	if (opts == NULL)
 		return pstrdup(HAMON_MASK);
+	result = hamon_deparse_conninfo(opts, true, NULL);
+	PQconninfoFree(opts);
+	return result;
+}
 
-	initStringInfo(&buf);
-	for (opt = opts; opt->keyword != NULL; opt++)
+/*
+ * HamonReplaceHost
+ *		A standby's primary_conninfo repointed at another node: conninfo
+ *		with its address (host, hostaddr, port) taken from from_conninfo,
+ *		every other option (user, passfile, sslmode, application_name...)
+ *		kept.  An empty conninfo becomes from_conninfo without the options
+ *		that only matter to the witness.  The result is palloc'd and holds
+ *		any password as is: it must only ever be sent to the standby.
+ */
+char *
+HamonReplaceHost(const char *conninfo, const char *from_conninfo)
+{
+	static const char *const address[] = {"host", "hostaddr", "port", NULL};
+	static const char *const witness_only[] = {"application_name",
+	"fallback_application_name", "options", "dbname", NULL};
+	PQconninfoOption *opts;
+	PQconninfoOption *from;
+	PQconninfoOption *opt;
+	StringInfoData buf;
+	char	   *rest;
+
+	from = hamon_parse_conninfo(from_conninfo, ERROR);
+	if (conninfo == NULL || conninfo[0] == '\0')
 	{
+		rest = hamon_deparse_conninfo(from, false, witness_only);
+		PQconninfoFree(from);
+		return rest;
+	}
+
+	PG_TRY();
+	{
+		opts = hamon_parse_conninfo(conninfo, ERROR);
+	}
+	PG_CATCH();
+	{
+		PQconninfoFree(from);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	rest = hamon_deparse_conninfo(opts, false, address);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, rest);
+	for (opt = from; opt->keyword != NULL; opt++)
+	{
+		const char *const *a;
+
 		if (opt->val == NULL)
 			continue;
-		if (buf.len > 0)
-			appendStringInfoChar(&buf, ' ');
-		appendStringInfo(&buf, "%s=", opt->keyword);
-		if (opt->dispchar[0] == '*')
-			appendStringInfoString(&buf, HAMON_MASK);
-		else
-			hamon_append_conninfo_value(&buf, opt->val);
+		for (a = address; *a; a++)
+			if (strcmp(*a, opt->keyword) == 0)
+			{
+				appendStringInfo(&buf, " %s=", opt->keyword);
+				hamon_append_conninfo_value(&buf, opt->val);
+			}
 	}
 	PQconninfoFree(opts);
+	PQconninfoFree(from);
+	pfree(rest);
 	return buf.data;
 }
 
@@ -263,4 +354,198 @@ HamonDisconnect(PGconn *conn)
 		return;
 	PQfinish(conn);
 	ReleaseExternalFD();
+}
+
+/*
+ * hamon_wait_socket
+ *		Waits until the socket is ready for what libpq wants, the latch is
+ *		set, or the deadline passes; handles interrupts, so a SIGTERM or a
+ *		query cancel ends the wait at once.  Returns false on timeout.
+ */
+static bool
+hamon_wait_socket(PGconn *conn, bool for_write, TimestampTz deadline)
+{
+	for (;;)
+	{
+		long		timeout_ms;
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		timeout_ms = (long) ((deadline - GetCurrentTimestamp() + 999) / 1000);
+		if (timeout_ms <= 0)
+			return false;
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_EXIT_ON_PM_DEATH | WL_LATCH_SET | WL_TIMEOUT |
+							   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
+							   PQsocket(conn), timeout_ms, HAMON_WAIT_EVENT);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			continue;
+		}
+		if (rc & WL_SOCKET_MASK)
+			return true;
+	}
+}
+
+/*
+ * HamonConnectBlocking
+ *		Opens a connection for an action (promote, repoint, fence), waiting
+ *		with the latch, at most timeout_ms.  ereports ERROR (08001) naming
+ *		the node if it fails; the caller owns the connection and closes it
+ *		with HamonDisconnect, also on error (PG_TRY/PG_FINALLY).
+ */
+PGconn *
+HamonConnectBlocking(const char *conninfo, const char *application_name,
+					 const char *node_name, int timeout_ms)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   timeout_ms);
+	PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+	char	   *why;
+	PGconn	   *conn;
+
+	conn = HamonConnectStart(conninfo, application_name, &why);
+	if (conn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to node \"%s\"", node_name),
+				 errdetail_internal("%s", why)));
+
+	while (PQstatus(conn) != CONNECTION_BAD && status != PGRES_POLLING_OK &&
+		   status != PGRES_POLLING_FAILED)
+	{
+		if (!hamon_wait_socket(conn, status == PGRES_POLLING_WRITING, deadline))
+		{
+			HamonDisconnect(conn);
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("could not connect to node \"%s\"", node_name),
+					 errdetail("Timeout expired after %d ms.", timeout_ms)));
+		}
+		status = PQconnectPoll(conn);
+	}
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		HamonDisconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to node \"%s\"", node_name),
+				 errdetail_internal("%s", msg)));
+	}
+	return conn;
+}
+
+/*
+ * HamonExec
+ *		Runs one statement with text parameters on a peer, without blocking:
+ *		sent with PQsendQueryParams, awaited with the latch, at most
+ *		timeout_ms.  Returns the last result (the caller PQclears it).  A
+ *		remote error is re-raised with the peer's SQLSTATE and the statement
+ *		as context, as postgres_fdw does; a lost connection or a timeout is
+ *		an ERROR too.  The caller still owns (and closes) the connection.
+ */
+PGresult *
+HamonExec(PGconn *conn, const char *node_name, const char *sql,
+		  int nparams, const char *const *params, int timeout_ms)
+{
+	return hamon_exec(conn, node_name, sql, sql, nparams, params, timeout_ms);
+}
+
+/*
+ * HamonExecShown
+ *		HamonExec for a statement that holds a secret: errors show the
+ *		abridged text shown instead of the statement.
+ */
+PGresult *
+HamonExecShown(PGconn *conn, const char *node_name, const char *sql,
+			   const char *shown, int timeout_ms)
+{
+	return hamon_exec(conn, node_name, sql, shown, 0, NULL, timeout_ms);
+}
+
+static PGresult *
+hamon_exec(PGconn *conn, const char *node_name, const char *sql,
+		   const char *shown, int nparams, const char *const *params,
+		   int timeout_ms)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   timeout_ms);
+	PGresult   *last = NULL;
+	PGresult   *res;
+
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		goto conn_error;
+
+	for (;;)
+	{
+		int			rc = PQflush(conn);
+
+		if (rc < 0)
+			goto conn_error;
+		while (rc == 1 || PQisBusy(conn))
+		{
+			if (!hamon_wait_socket(conn, rc == 1, deadline))
+			{
+				if (last)
+					PQclear(last);
+				ereport(ERROR,
+						(errcode(ERRCODE_QUERY_CANCELED),
+						 errmsg("statement on node \"%s\" timed out after %d ms",
+								node_name, timeout_ms),
+						 errcontext("remote SQL command: %s", shown)));
+			}
+			if (rc == 1)
+			{
+				if ((rc = PQflush(conn)) < 0)
+					goto conn_error;
+			}
+			else if (!PQconsumeInput(conn))
+				goto conn_error;
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		if (last)
+			PQclear(last);
+		last = res;
+	}
+
+	if (last == NULL)
+		goto conn_error;
+	if (PQresultStatus(last) != PGRES_TUPLES_OK &&
+		PQresultStatus(last) != PGRES_COMMAND_OK)
+	{
+		const char *sqlstate = PQresultErrorField(last, PG_DIAG_SQLSTATE);
+		char	   *msg = pstrdup(PQresultErrorField(last, PG_DIAG_MESSAGE_PRIMARY) ?
+								  PQresultErrorField(last, PG_DIAG_MESSAGE_PRIMARY) :
+								  "unknown error");
+		int			code = ERRCODE_CONNECTION_FAILURE;
+
+		if (sqlstate && strlen(sqlstate) == 5)
+			code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+								 sqlstate[3], sqlstate[4]);
+		PQclear(last);
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg_internal("node \"%s\": %s", node_name, msg),
+				 errcontext("remote SQL command: %s", shown)));
+	}
+	return last;
+
+conn_error:
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		if (last)
+			PQclear(last);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost connection to node \"%s\"", node_name),
+				 errdetail_internal("%s", msg),
+				 errcontext("remote SQL command: %s", shown)));
+	}
+	return NULL;				/* keep compiler quiet */
 }

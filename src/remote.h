@@ -23,5 +23,15 @@ extern PGconn *HamonConnectStart(const char *conninfo,
 								 const char *application_name,
 								 char **errmsg);
 extern void HamonDisconnect(PGconn *conn);
+extern PGconn *HamonConnectBlocking(const char *conninfo,
+									const char *application_name,
+									const char *node_name, int timeout_ms);
+extern PGresult *HamonExec(PGconn *conn, const char *node_name,
+						   const char *sql, int nparams,
+						   const char *const *params, int timeout_ms);
+extern PGresult *HamonExecShown(PGconn *conn, const char *node_name,
+								const char *sql, const char *shown,
+								int timeout_ms);
+extern char *HamonReplaceHost(const char *conninfo, const char *from_conninfo);
 
 #endif							/* HAMON_REMOTE_H */

@@ -14,6 +14,13 @@
  *	   pg_is_in_recovery(); a failed one makes it "down".  The decision
  *	   logic looks at how long and why (crash or orderly stop), not at a
  *	   single transition, so no extra hysteresis is added here;
+ *	 - a node's last known timeline and LSNs survive its failures: the
+ *	   decisions need the primary's last position after it is gone;
+ *	 - an outage "says the postmaster lives" when the session ended with an
+ *	   orderly shutdown (57P01, but not "unexpected postmaster exit", which
+ *	   is how a backend reports its postmaster killed), a crash-restart
+ *	   (57P02), or a reconnect refused because the server is starting or
+ *	   stopping (57P03);
  *	 - a cluster learns its system identifier from its first successful
  *	   probe; a node that reports another one is flagged, once, and the
  *	   flag holds until it reports the cluster's identifier again.
@@ -66,10 +73,9 @@ HamonRoleFromName(const char *name)
 	return HAMON_ROLE_UNKNOWN;
 }
 
-/* appends an event to *events, in the current memory context */
-static void
-hamon_add_event(List **events, HamonNode *node, const char *kind,
-				char *detail)
+/* appends an event about node to *events, in the current memory context */
+void
+HamonAddEvent(List **events, HamonNode *node, const char *kind, char *detail)
 {
 	HamonEvent *ev = palloc(sizeof(HamonEvent));
 
@@ -93,22 +99,33 @@ hamon_check_sysid(HamonNode *node, const HamonProbeResult *r, List **events)
 	{
 		cluster->has_sysid = true;
 		cluster->system_identifier = r->system_identifier;
-		cluster->sysid_dirty = true;
+		cluster->dirty = true;
 	}
 	mismatch = (r->system_identifier != cluster->system_identifier);
 	if (mismatch && !node->sysid_mismatch)
-		hamon_add_event(events, node, "sysid_mismatch",
+		HamonAddEvent(events, node, "sysid_mismatch",
 						psprintf("system identifier " UINT64_FORMAT
 								 " differs from cluster's " UINT64_FORMAT
 								 "; the node is not part of this cluster's decisions",
 								 r->system_identifier,
 								 cluster->system_identifier));
 	else if (!mismatch && node->sysid_mismatch)
-		hamon_add_event(events, node, "sysid_match",
+		HamonAddEvent(events, node, "sysid_match",
 						psprintf("system identifier " UINT64_FORMAT
 								 " now matches the cluster's",
 								 r->system_identifier));
 	node->sysid_mismatch = mismatch;
+}
+
+/* whether a failure shows the node's postmaster is alive (see above) */
+static bool
+hamon_alive_signal(const HamonProbeResult *r)
+{
+	if (strcmp(r->error_sqlstate, "57P02") == 0 ||
+		strcmp(r->error_sqlstate, "57P03") == 0)
+		return true;
+	return strcmp(r->error_sqlstate, "57P01") == 0 &&
+		strstr(r->error, "postmaster exit") == NULL;
 }
 
 /*
@@ -131,15 +148,24 @@ HamonApplyProbe(HamonNode *node, List **events)
 		node->consecutive_failures = 0;
 		node->health = HAMON_HEALTH_UP;
 		node->role = role;
+		node->last_seen = r->probed_at;
+		node->down_since = 0;
+		node->alive_signal = false;
+		node->timeline = r->timeline;
+		node->current_lsn = r->current_lsn;
+		node->receive_lsn = r->receive_lsn;
+		node->replay_lsn = r->replay_lsn;
+		node->streaming = (strcmp(r->wal_receiver_status, "streaming") == 0);
+		node->read_only = r->read_only;
 		hamon_check_sysid(node, r, events);
 
 		if (old_health != HAMON_HEALTH_UP)
-			hamon_add_event(events, node, "health_up",
+			HamonAddEvent(events, node, "health_up",
 							psprintf("%s -> up, role %s, timeline %d",
 									 HamonHealthName(old_health),
 									 HamonRoleName(role), r->timeline));
 		if (old_role != HAMON_ROLE_UNKNOWN && old_role != role)
-			hamon_add_event(events, node, "role_change",
+			HamonAddEvent(events, node, "role_change",
 							psprintf("%s -> %s, timeline %d",
 									 HamonRoleName(old_role),
 									 HamonRoleName(role), r->timeline));
@@ -149,8 +175,13 @@ HamonApplyProbe(HamonNode *node, List **events)
 		/* the role is kept: it is what the node was when last seen */
 		node->consecutive_failures++;
 		node->health = HAMON_HEALTH_DOWN;
+		if (node->down_since == 0)
+			node->down_since = r->probed_at;
+		if (hamon_alive_signal(r))
+			node->alive_signal = true;
+		node->streaming = false;
 		if (old_health != HAMON_HEALTH_DOWN)
-			hamon_add_event(events, node, "health_down",
+			HamonAddEvent(events, node, "health_down",
 							psprintf("%s -> down: %s (SQLSTATE %s)",
 									 HamonHealthName(old_health),
 									 r->error, r->error_sqlstate));

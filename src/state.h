@@ -16,5 +16,7 @@
 #include "node.h"
 
 extern bool HamonApplyProbe(HamonNode *node, List **events);
+extern void HamonAddEvent(List **events, HamonNode *node, const char *kind,
+						  char *detail);
 
 #endif							/* HAMON_STATE_H */

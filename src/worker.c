@@ -48,6 +48,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "failover.h"
 #include "probe.h"
 #include "state.h"
 
@@ -79,7 +80,7 @@ static void hamon_worker_shmem_exit(int code, Datum arg);
 static bool hamon_activate(void);
 static void hamon_deactivate(void);
 static void hamon_load_nodes(void *arg);
-static void hamon_merge_nodes(List *loaded);
+static void hamon_merge_nodes(List *loaded, List *loaded_clusters);
 static void hamon_flush_results(void);
 static void hamon_write_results(void *arg);
 static void hamon_purge(TimestampTz now);
@@ -257,11 +258,13 @@ hamon_load_nodes(void *arg)
 {
 	bool	   *loaded = (bool *) arg;
 	List	   *nodes;
+	List	   *clusters;
 
 	if (!HamonExtensionExists())
 		return;
-	nodes = HamonCatalogLoadNodes(worker.index, hamon_workers, worker.cycle_cxt);
-	hamon_merge_nodes(nodes);
+	nodes = HamonCatalogLoadNodes(worker.index, hamon_workers, worker.cycle_cxt,
+								  &clusters);
+	hamon_merge_nodes(nodes, clusters);
 	MemoryContextReset(worker.cycle_cxt);
 	*loaded = true;
 }
@@ -289,13 +292,15 @@ hamon_find_cluster(List *clusters, const char *name)
 }
 
 /*
- * Brings the in-memory nodes in line with the registry just read: new nodes
- * are probed at once, removed ones disconnected, a node whose conninfo
- * changed reconnects.  A known node keeps its health and schedule, which
- * are more recent in memory than in the table.
+ * Brings the in-memory clusters and nodes in line with the registry just
+ * read: new nodes are probed at once, removed ones disconnected, a node
+ * whose conninfo changed reconnects.  A known node keeps its health and
+ * schedule, which are more recent in memory than in the table; what the
+ * table says of primaries and flags wins (a manual promotion changed it),
+ * except what the worker changed and has not written yet.
  */
 static void
-hamon_merge_nodes(List *loaded)
+hamon_merge_nodes(List *loaded, List *loaded_clusters)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(worker.node_cxt);
 	TimestampTz now = GetCurrentTimestamp();
@@ -303,56 +308,69 @@ hamon_merge_nodes(List *loaded)
 	List	   *clusters = NIL;
 	ListCell   *lc;
 
+	foreach(lc, loaded_clusters)
+	{
+		HamonCluster *row = (HamonCluster *) lfirst(lc);
+		HamonCluster *old = hamon_find_cluster(worker.clusters, row->name);
+		HamonCluster *cluster = palloc(sizeof(HamonCluster));
+
+		memcpy(cluster, row, sizeof(HamonCluster));
+		if (old != NULL)
+		{
+			if (old->dirty)
+			{
+				cluster->has_sysid = old->has_sysid;
+				cluster->system_identifier = old->system_identifier;
+				cluster->primary_id = old->primary_id;
+				cluster->timeline = old->timeline;
+				cluster->dirty = true;
+			}
+			strlcpy(cluster->last_reason, old->last_reason,
+					sizeof(cluster->last_reason));
+			cluster->deciding = old->deciding;
+		}
+		clusters = lappend(clusters, cluster);
+	}
+
 	foreach(lc, loaded)
 	{
 		HamonNode  *row = (HamonNode *) lfirst(lc);
 		HamonNode  *node = hamon_find_node(worker.nodes, row->node_id);
-		HamonCluster *cluster = hamon_find_cluster(clusters, row->cluster_name);
-		HamonCluster *old_cluster;
 
-		if (cluster == NULL)
-		{
-			cluster = palloc0(sizeof(HamonCluster));
-			strlcpy(cluster->name, row->cluster_name, sizeof(cluster->name));
-			cluster->has_sysid = row->result.has_sysid;
-			cluster->system_identifier = row->result.system_identifier;
-			/* an identifier learnt but not yet written is not lost */
-			old_cluster = hamon_find_cluster(worker.clusters, cluster->name);
-			if (!cluster->has_sysid && old_cluster && old_cluster->sysid_dirty)
-			{
-				cluster->has_sysid = true;
-				cluster->system_identifier = old_cluster->system_identifier;
-				cluster->sysid_dirty = true;
-			}
-			clusters = lappend(clusters, cluster);
-		}
-
-		if (node != NULL &&
-			(strcmp(node->conninfo, row->conninfo) != 0 ||
-			 strcmp(node->cluster_name, row->cluster_name) != 0 ||
-			 strcmp(node->node_name, row->node_name) != 0))
-		{
-			/* same id, new address or identity: start afresh */
-			HamonProbeStop(node);
-			worker.wes_dirty = true;
-			pfree(node->conninfo);
-			node->conninfo = pstrdup(row->conninfo);
-			strlcpy(node->cluster_name, row->cluster_name,
-					sizeof(node->cluster_name));
-			strlcpy(node->node_name, row->node_name, sizeof(node->node_name));
-			node->next_probe_at = now;
-		}
-		else if (node == NULL)
+		if (node == NULL)
 		{
 			node = palloc(sizeof(HamonNode));
 			memcpy(node, row, sizeof(HamonNode));
-			memset(&node->result, 0, sizeof(node->result));
 			node->conninfo = pstrdup(row->conninfo);
 			node->next_probe_at = now;
 		}
+		else
+		{
+			if (strcmp(node->conninfo, row->conninfo) != 0 ||
+				strcmp(node->cluster_name, row->cluster_name) != 0 ||
+				strcmp(node->node_name, row->node_name) != 0)
+			{
+				/* same id, new address or identity: start afresh */
+				HamonProbeStop(node);
+				worker.wes_dirty = true;
+				pfree(node->conninfo);
+				node->conninfo = pstrdup(row->conninfo);
+				strlcpy(node->cluster_name, row->cluster_name,
+						sizeof(node->cluster_name));
+				strlcpy(node->node_name, row->node_name,
+						sizeof(node->node_name));
+				node->next_probe_at = now;
+			}
+			if (!node->flags_dirty)
+			{
+				node->fenced = row->fenced;
+				node->needs_rejoin = row->needs_rejoin;
+				node->repointed_at = row->repointed_at;
+			}
+		}
 		node->priority = row->priority;
 		node->maintenance = row->maintenance;
-		node->cluster = cluster;
+		node->cluster = hamon_find_cluster(clusters, row->cluster_name);
 		nodes = lappend(nodes, node);
 	}
 
@@ -377,10 +395,11 @@ hamon_merge_nodes(List *loaded)
 }
 
 /*
- * Folds every finished probe into its node's state and writes the lot in
- * one transaction.  A primary that has just gone down makes the other
- * nodes of its cluster be probed at once: their view is what tells a dead
- * primary from a witness that merely lost sight of it.
+ * Folds every finished probe into its node's state, reviews the clusters
+ * (failover decisions, fencing), writes the lot in one transaction, then
+ * runs the actions the review planned.  A primary that has just gone down
+ * makes the other nodes of its cluster be probed at once: their view is
+ * what tells a dead primary from a witness that merely lost sight of it.
  */
 static void
 hamon_flush_results(void)
@@ -389,9 +408,11 @@ hamon_flush_results(void)
 	List	   *done = NIL;
 	List	   *events = NIL;
 	List	   *clusters = NIL;
-	List	   *args;
+	List	   *flagged = NIL;
+	List	   *actions = NIL;
+	bool		deciding = false;
 	ListCell   *lc;
-	TimestampTz now = 0;
+	TimestampTz now = GetCurrentTimestamp();
 
 	foreach(lc, worker.nodes)
 	{
@@ -407,8 +428,6 @@ hamon_flush_results(void)
 		{
 			ListCell   *lc2;
 
-			if (now == 0)
-				now = GetCurrentTimestamp();
 			foreach(lc2, worker.nodes)
 			{
 				HamonNode  *peer = (HamonNode *) lfirst(lc2);
@@ -419,21 +438,39 @@ hamon_flush_results(void)
 		}
 	}
 
-	if (done != NIL)
+	foreach(lc, worker.clusters)
+		deciding |= ((HamonCluster *) lfirst(lc))->deciding;
+	if (done != NIL || deciding)
 	{
 		foreach(lc, worker.clusters)
-		{
-			HamonCluster *cluster = (HamonCluster *) lfirst(lc);
+			HamonReviewCluster((HamonCluster *) lfirst(lc), worker.nodes, now,
+							   &events, &actions);
+	}
 
-			if (cluster->sysid_dirty)
-				clusters = lappend(clusters, cluster);
-		}
-		args = list_make3(done, clusters, events);
+	foreach(lc, worker.clusters)
+	{
+		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
+
+		if (cluster->dirty)
+			clusters = lappend(clusters, cluster);
+	}
+	foreach(lc, worker.nodes)
+	{
+		HamonNode  *node = (HamonNode *) lfirst(lc);
+
+		if (node->flags_dirty)
+			flagged = lappend(flagged, node);
+	}
+
+	if (done != NIL || events != NIL || clusters != NIL || flagged != NIL)
+	{
+		List	   *args = list_make4(done, clusters, flagged, events);
+
 		if (HamonRunInTransaction(hamon_write_results, args,
 								  "write probe results"))
 		{
 			foreach(lc, clusters)
-				((HamonCluster *) lfirst(lc))->sysid_dirty = false;
+				((HamonCluster *) lfirst(lc))->dirty = false;
 		}
 		else
 		{
@@ -442,6 +479,26 @@ hamon_flush_results(void)
 		}
 		foreach(lc, done)
 			((HamonNode *) lfirst(lc))->result_ready = false;
+	}
+
+	foreach(lc, actions)
+	{
+		HamonPlannedAction *action = (HamonPlannedAction *) lfirst(lc);
+
+		if (HamonRunAction(action, worker.nodes))
+		{
+			ListCell   *lc2;
+
+			/* the catalog has the new primary: reload, and look again now */
+			worker.reload = true;
+			foreach(lc2, worker.nodes)
+			{
+				HamonNode  *peer = (HamonNode *) lfirst(lc2);
+
+				if (peer->cluster == action->cluster)
+					HamonProbeNow(peer, GetCurrentTimestamp());
+			}
+		}
 	}
 
 	MemoryContextSwitchTo(oldcxt);
@@ -453,7 +510,8 @@ hamon_write_results(void *arg)
 {
 	List	   *args = (List *) arg;
 
-	HamonCatalogWriteProbes(linitial(args), lsecond(args), lthird(args));
+	HamonCatalogWriteProbes(linitial(args), lsecond(args), lthird(args),
+							lfourth(args));
 }
 
 /*
@@ -570,6 +628,10 @@ hamon_next_timeout(TimestampTz now)
 		if (t < next)
 			next = t;
 	}
+	/* a cluster whose primary is down is decided on again soon */
+	foreach(lc, worker.clusters)
+		if (((HamonCluster *) lfirst(lc))->deciding)
+			next = Min(next, TimestampTzPlusMilliseconds(now, 100));
 	if (next <= now)
 		return 0;
 	/* round up, or we would wake just before the deadline and spin */

@@ -1,0 +1,39 @@
+-- manual promote/failover/switchover: argument checks and refusals that
+-- need no live peer (the live behaviour is in the TAP tests)
+CREATE FUNCTION pg_temp.try(cmd text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE cmd;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT hamonitor.register_node('a', 'host=127.0.0.1 port=1', cluster_name => 'm') > 0;
+SELECT hamonitor.register_node('b', 'host=127.0.0.1 port=2', cluster_name => 'm') > 0;
+
+SELECT pg_temp.try($$SELECT hamonitor.promote(NULL, 'm')$$);
+SELECT pg_temp.try($$SELECT hamonitor.promote('a', NULL)$$);
+SELECT pg_temp.try($$SELECT hamonitor.promote('a', 'nope')$$);
+SELECT pg_temp.try($$SELECT hamonitor.promote('nope', 'm')$$);
+-- never probed: not reachable, so not promotable, even with force
+SELECT pg_temp.try($$SELECT hamonitor.promote('a', 'm')$$);
+SELECT pg_temp.try($$SELECT hamonitor.promote('a', 'm', force => true)$$);
+SELECT pg_temp.try($$SELECT hamonitor.failover('m')$$);
+SELECT pg_temp.try($$SELECT hamonitor.failover('nope')$$);
+SELECT pg_temp.try($$SELECT hamonitor.failover(NULL)$$);
+SELECT pg_temp.try($$SELECT hamonitor.switchover('b', 'm')$$);
+SELECT pg_temp.try($$SELECT hamonitor.switchover('nope', 'm')$$);
+-- refusals write nothing
+SELECT count(*) FROM hamonitor.events WHERE cluster_name = 'm' AND kind <> 'registered';
+
+-- not for PUBLIC
+CREATE ROLE hamon_someone;
+GRANT USAGE ON SCHEMA hamonitor TO hamon_someone;
+SET ROLE hamon_someone;
+SELECT pg_temp.try($$SELECT hamonitor.promote('a', 'm')$$);
+SELECT pg_temp.try($$SELECT hamonitor.failover('m')$$);
+SELECT pg_temp.try($$SELECT hamonitor.switchover('a', 'm')$$);
+-- the simulation changes nothing and is open to all
+SELECT pg_temp.try($$SELECT hamonitor.simulate_failover('{}', now())$$);
+RESET ROLE;
+REVOKE USAGE ON SCHEMA hamonitor FROM hamon_someone;
+DROP ROLE hamon_someone;

@@ -1,0 +1,37 @@
+/*-------------------------------------------------------------------------
+ *
+ * action.h
+ *		What the witness does to peers, over SQL: promote, repoint, fence.
+ *
+ * Copyright (c) 2026, pg_hamonitor developers
+ *
+ * IDENTIFICATION
+ *	  src/action.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef HAMON_ACTION_H
+#define HAMON_ACTION_H
+
+#include "access/xlogdefs.h"
+
+#include "pg_hamonitor.h"
+
+/* the node an action is for */
+typedef struct HamonTarget
+{
+	const char *cluster_name;
+	const char *node_name;
+	const char *conninfo;
+} HamonTarget;
+
+extern void HamonActionPromote(const HamonTarget *t, int *timeline,
+							   XLogRecPtr *lsn);
+extern char *HamonActionRepoint(const HamonTarget *t,
+								const char *new_primary_conninfo);
+extern XLogRecPtr HamonActionFence(const HamonTarget *t);
+extern void HamonActionUnfence(const HamonTarget *t);
+extern void HamonActionWaitReplay(const HamonTarget *t, XLogRecPtr lsn,
+								  int timeout_ms);
+
+#endif							/* HAMON_ACTION_H */

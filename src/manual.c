@@ -1,0 +1,498 @@
+/*-------------------------------------------------------------------------
+ *
+ * manual.c
+ *		SQL functions a DBA calls to change a cluster's primary.
+ *
+ * hamonitor.promote(), hamonitor.failover() and hamonitor.switchover() run
+ * in the caller's backend.  Each first locks the cluster's row, the lock
+ * the worker takes before it promotes, then reads the cluster's state as
+ * the worker last wrote it, checks it, and acts through the same code the
+ * worker uses (failover.c).  Checks that fail are ERRORs with SQLSTATE
+ * 55000 (object not in prerequisite state) and say why; once a node has
+ * been promoted the function no longer fails: what could not be done after
+ * (a standby not repointed) is in the result and the events.
+ *
+ * hamonitor.simulate_failover() is the test-only door to decide.c: it runs
+ * the decision on a cluster described in its arguments, at a given time.
+ *
+ * Copyright (c) 2026, pg_hamonitor developers
+ *
+ * IDENTIFICATION
+ *	  src/manual.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+#include "action.h"
+#include "catalog.h"
+#include "failover.h"
+#include "remote.h"
+
+PG_FUNCTION_INFO_V1(hamonitor_promote);
+PG_FUNCTION_INFO_V1(hamonitor_failover);
+PG_FUNCTION_INFO_V1(hamonitor_switchover);
+PG_FUNCTION_INFO_V1(hamonitor_simulate_failover);
+
+static char *
+hamon_text_arg(FunctionCallInfo fcinfo, int n, const char *what)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/*
+ * Reads a cluster's nodes as the worker last saw them; the strings live in
+ * SPI's memory until SPI_finish.  The primary is the cluster row's.
+ */
+static void
+hamon_load_view(const char *cluster_name, int primary_id, int timeline,
+				HamonClusterView *cv)
+{
+	Oid			types[] = {TEXTOID};
+	Datum		values[1];
+	uint64		i;
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	if (SPI_execute_with_args("SELECT n.node_id, n.node_name, n.conninfo,"
+							  " n.priority, n.maintenance, s.health, s.role,"
+							  " s.sysid_mismatch, s.fenced, s.timeline,"
+							  " s.current_lsn, s.receive_lsn, s.replay_lsn,"
+							  " coalesce(s.wal_receiver_status = 'streaming', false),"
+							  " s.last_seen,"
+							  " CASE WHEN s.health = 'down' THEN s.health_changed_at END"
+							  " FROM hamonitor.node n JOIN hamonitor.node_state s"
+							  " USING (node_id) WHERE n.cluster_name = $1"
+							  " ORDER BY n.node_name",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read cluster \"%s\"", cluster_name);
+
+	cv->nnodes = SPI_processed;
+	cv->nodes = palloc0(sizeof(HamonNodeView) * Max(cv->nnodes, 1));
+	cv->primary = -1;
+	cv->timeline = timeline;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HamonNodeView *v = &cv->nodes[i];
+		bool		isnull;
+		Datum		d;
+
+#define GETD(col) (d = SPI_getbinval(tup, desc, (col), &isnull))
+		v->node_id = DatumGetInt32(GETD(1));
+		v->node_name = SPI_getvalue(tup, desc, 2);
+		v->conninfo = SPI_getvalue(tup, desc, 3);
+		v->priority = DatumGetInt32(GETD(4));
+		v->maintenance = DatumGetBool(GETD(5));
+		v->health = HamonHealthFromName(SPI_getvalue(tup, desc, 6));
+		v->role = HamonRoleFromName(SPI_getvalue(tup, desc, 7));
+		v->sysid_mismatch = DatumGetBool(GETD(8));
+		v->fenced = DatumGetBool(GETD(9));
+		GETD(10);
+		v->timeline = isnull ? 0 : DatumGetInt32(d);
+		GETD(11);
+		v->current_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		GETD(12);
+		v->receive_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		GETD(13);
+		v->replay_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		v->streaming = DatumGetBool(GETD(14));
+		GETD(15);
+		v->last_seen = isnull ? 0 : DatumGetTimestampTz(d);
+		GETD(16);
+		v->down_since = isnull ? 0 : DatumGetTimestampTz(d);
+#undef GETD
+		if (v->node_id == primary_id)
+			cv->primary = i;
+	}
+}
+
+static int
+hamon_find_in_view(const HamonClusterView *cv, const char *node_name,
+				   const char *cluster_name)
+{
+	int			i;
+
+	for (i = 0; i < cv->nnodes; i++)
+		if (strcmp(cv->nodes[i].node_name, node_name) == 0)
+			return i;
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("node \"%s\" does not exist in cluster \"%s\"",
+					node_name, cluster_name)));
+	return -1;					/* keep compiler quiet */
+}
+
+static bool
+hamon_primary_up(const HamonClusterView *cv)
+{
+	const HamonNodeView *p;
+
+	if (cv->primary < 0)
+		return false;
+	p = &cv->nodes[cv->primary];
+	return p->health == HAMON_HEALTH_UP && p->role == HAMON_ROLE_PRIMARY &&
+		!p->fenced;
+}
+
+/* ERROR unless node may be promoted; the lag check only when check_lag */
+static void
+hamon_check_target(const HamonClusterView *cv, int target, bool check_lag)
+{
+	const HamonNodeView *t = &cv->nodes[target];
+	char		why[512];
+	XLogRecPtr	primary_lsn;
+
+	if (target == cv->primary)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" is already the primary", t->node_name)));
+	if (HamonStandbyRefusal(t, cv->timeline, why, sizeof(why)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot promote node \"%s\"", t->node_name),
+				 errdetail("Node %s.", why)));
+	primary_lsn = cv->primary >= 0 ? cv->nodes[cv->primary].current_lsn :
+		InvalidXLogRecPtr;
+	if (check_lag &&
+		HamonLagRefusal(t, primary_lsn, hamon_max_failover_lag, why,
+						sizeof(why)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot promote node \"%s\"", t->node_name),
+				 errdetail("Node %s.", why),
+				 errhint("Use force => true to promote it anyway.")));
+}
+
+/* the rest of a promotion, shared by the three functions */
+static text *
+hamon_finish(const char *cluster_name, HamonClusterView *cv, int target,
+			 const char *kind, const char *reason)
+{
+	HamonFailoverOutcome outcome;
+
+	(void) HamonExecuteFailover(cluster_name, cv, target, kind, reason, true,
+								&outcome);
+	/* the worker reloads the new primary from the catalog at commit */
+	HamonRegistryChanged();
+	return cstring_to_text(outcome.summary);
+}
+
+/*
+ * hamonitor.promote(node_name, cluster_name, force): promotes a standby
+ * while the cluster's primary is down.
+ */
+Datum
+hamonitor_promote(PG_FUNCTION_ARGS)
+{
+	char	   *node_name = hamon_text_arg(fcinfo, 0, "node name");
+	char	   *cluster_name = hamon_text_arg(fcinfo, 1, "cluster name");
+	bool		force = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	HamonClusterView cv;
+	int			primary_id;
+	int			timeline;
+	int			target;
+	text	   *result;
+
+	SPI_connect();
+	(void) HamonCatalogLockCluster(cluster_name, false, &primary_id, &timeline);
+	hamon_load_view(cluster_name, primary_id, timeline, &cv);
+	target = hamon_find_in_view(&cv, node_name, cluster_name);
+	if (hamon_primary_up(&cv) && target != cv.primary)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the primary \"%s\" of cluster \"%s\" is up",
+						cv.nodes[cv.primary].node_name, cluster_name),
+				 errhint("Use hamonitor.switchover() to change the primary of a healthy cluster.")));
+	hamon_check_target(&cv, target, !force);
+	result = hamon_finish(cluster_name, &cv, target, "promote",
+						  psprintf("manual promotion by %s%s",
+								   GetUserNameFromId(GetUserId(), false),
+								   force ? " (force)" : ""));
+	SPI_finish();
+	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * Planned change of primary: fence the old primary, let the target replay
+ * all it wrote, promote the target.  If the target cannot catch up or be
+ * promoted, the old primary is made writable again.
+ */
+typedef struct HamonSwitchover
+{
+	const char *cluster_name;
+	HamonClusterView *cv;
+	int			target;
+	XLogRecPtr	final_lsn;
+	text	   *result;
+} HamonSwitchover;
+
+static void
+hamon_switchover_steps(void *arg)
+{
+	HamonSwitchover *sw = (HamonSwitchover *) arg;
+	const HamonNodeView *t = &sw->cv->nodes[sw->target];
+	HamonTarget target = {sw->cluster_name, t->node_name, t->conninfo};
+
+	HamonActionWaitReplay(&target, sw->final_lsn, hamon_switchover_timeout);
+	sw->result = hamon_finish(sw->cluster_name, sw->cv, sw->target,
+							  "switchover",
+							  psprintf("planned switchover by %s: old primary \"%s\" read-only at %X/%X, replayed by \"%s\"",
+									   GetUserNameFromId(GetUserId(), false),
+									   sw->cv->nodes[sw->cv->primary].node_name,
+									   LSN_FORMAT_ARGS(sw->final_lsn),
+									   t->node_name));
+}
+
+static text *
+hamon_switchover(const char *cluster_name, HamonClusterView *cv, int target)
+{
+	const HamonNodeView *old = &cv->nodes[cv->primary];
+	HamonTarget old_target = {cluster_name, old->node_name, old->conninfo};
+	HamonSwitchover sw;
+	char	   *err;
+	Oid			types[] = {INT4OID};
+	Datum		values[1];
+
+	hamon_check_target(cv, target, false);
+
+	sw.cluster_name = cluster_name;
+	sw.cv = cv;
+	sw.target = target;
+	sw.final_lsn = HamonActionFence(&old_target);
+	if (!HamonTry(hamon_switchover_steps, &sw, &err))
+	{
+		/* give the cluster its writable primary back */
+		HamonActionUnfence(&old_target);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("switchover to node \"%s\" failed: %s",
+						cv->nodes[target].node_name, err),
+				 errdetail("The old primary \"%s\" was made writable again.",
+						   old->node_name)));
+	}
+
+	values[0] = Int32GetDatum(old->node_id);
+	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET fenced = true"
+							  " WHERE node_id = $1", 1, types, values, NULL,
+							  false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the fence of node %d", old->node_id);
+	HamonCatalogWriteEvent(cluster_name, old->node_name, "fenced",
+						   psprintf("old primary left read-only after the switchover to \"%s\"; "
+									"to rejoin it as a standby: pg_ctl stop -m fast; "
+									"pg_rewind --target-pgdata=$PGDATA --source-server='%s'; "
+									"touch $PGDATA/standby.signal; set primary_conninfo to \"%s\" "
+									"and reset default_transaction_read_only in postgresql.auto.conf; pg_ctl start. "
+									"The witness lifts the fence once it sees the node as a standby.",
+									cv->nodes[target].node_name,
+									HamonMaskConninfo(cv->nodes[target].conninfo),
+									cv->nodes[target].node_name));
+	return sw.result;
+}
+
+/*
+ * hamonitor.switchover(node_name, cluster_name): planned, no data lost.
+ */
+Datum
+hamonitor_switchover(PG_FUNCTION_ARGS)
+{
+	char	   *node_name = hamon_text_arg(fcinfo, 0, "node name");
+	char	   *cluster_name = hamon_text_arg(fcinfo, 1, "cluster name");
+	HamonClusterView cv;
+	int			primary_id;
+	int			timeline;
+	int			target;
+	text	   *result;
+
+	SPI_connect();
+	(void) HamonCatalogLockCluster(cluster_name, false, &primary_id, &timeline);
+	hamon_load_view(cluster_name, primary_id, timeline, &cv);
+	target = hamon_find_in_view(&cv, node_name, cluster_name);
+	if (!hamon_primary_up(&cv))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cluster \"%s\" has no primary up to switch over from",
+						cluster_name),
+				 errhint("Use hamonitor.promote() or hamonitor.failover() when the primary is down.")));
+	result = hamon_switchover(cluster_name, &cv, target);
+	SPI_finish();
+	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * hamonitor.failover(cluster_name, planned): the automatic choice, now.
+ * With the primary up it is refused, unless planned: then a switchover to
+ * the best candidate.
+ */
+Datum
+hamonitor_failover(PG_FUNCTION_ARGS)
+{
+	char	   *cluster_name = hamon_text_arg(fcinfo, 0, "cluster name");
+	bool		planned = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	HamonClusterView cv;
+	XLogRecPtr	primary_lsn;
+	int			primary_id;
+	int			timeline;
+	int			target;
+	char		why[1024];
+	text	   *result;
+
+	SPI_connect();
+	(void) HamonCatalogLockCluster(cluster_name, false, &primary_id, &timeline);
+	hamon_load_view(cluster_name, primary_id, timeline, &cv);
+	primary_lsn = cv.primary >= 0 ? cv.nodes[cv.primary].current_lsn :
+		InvalidXLogRecPtr;
+	target = HamonChooseCandidate(&cv, primary_lsn, cv.timeline,
+								  hamon_max_failover_lag, true, why, sizeof(why));
+	if (hamon_primary_up(&cv) && !planned)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the primary \"%s\" of cluster \"%s\" is up",
+						cv.nodes[cv.primary].node_name, cluster_name),
+				 errhint("Use planned => true for a switchover to the best standby.")));
+	if (target < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cluster \"%s\" has no standby that may be promoted",
+						cluster_name),
+				 errdetail_internal("%s", why[0] ? why : "It has no standby.")));
+	if (hamon_primary_up(&cv))
+		result = hamon_switchover(cluster_name, &cv, target);
+	else
+		result = hamon_finish(cluster_name, &cv, target, "failover",
+							  psprintf("manual failover by %s",
+									   GetUserNameFromId(GetUserId(), false)));
+	SPI_finish();
+	PG_RETURN_TEXT_P(result);
+}
+
+/* reads one field of a composite hamonitor.simulated_node */
+static Datum
+hamon_field(HeapTupleHeader tup, const char *name, bool *isnull)
+{
+	return GetAttributeByName(tup, name, isnull);
+}
+
+/*
+ * hamonitor.simulate_failover(nodes, now, auto_failover, failover_timeout,
+ * restart_grace, max_failover_lag): the decision of decide.c on an
+ * injected cluster, for tests.  Touches nothing.
+ */
+Datum
+hamonitor_simulate_failover(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			nelems;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	TimestampTz now;
+	HamonFailoverRules rules;
+	HamonClusterView cv;
+	HamonDecision d;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	int			i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("nodes and now must not be null")));
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	now = PG_GETARG_TIMESTAMPTZ(1);
+	rules.auto_failover = PG_ARGISNULL(2) ? hamon_auto_failover : PG_GETARG_BOOL(2);
+	rules.failover_timeout_ms = PG_ARGISNULL(3) ? hamon_failover_timeout :
+		PG_GETARG_INT32(3);
+	rules.restart_grace_ms = PG_ARGISNULL(4) ? hamon_restart_grace :
+		PG_GETARG_INT32(4);
+	rules.max_lag_bytes = PG_ARGISNULL(5) ? hamon_max_failover_lag :
+		PG_GETARG_INT64(5);
+
+	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, typbyval, typalign,
+					  &elems, &elem_nulls, &nelems);
+	cv.nnodes = nelems;
+	cv.nodes = palloc0(sizeof(HamonNodeView) * Max(nelems, 1));
+	cv.primary = -1;
+	cv.timeline = 0;
+	for (i = 0; i < nelems; i++)
+	{
+		HamonNodeView *v = &cv.nodes[i];
+		HeapTupleHeader tup;
+		bool		isnull;
+		Datum		d;
+
+		if (elem_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("simulated nodes must not be null")));
+		tup = DatumGetHeapTupleHeader(elems[i]);
+		d = hamon_field(tup, "node_name", &isnull);
+		v->node_name = isnull ? "?" : TextDatumGetCString(d);
+		d = hamon_field(tup, "is_primary", &isnull);
+		if (!isnull && DatumGetBool(d))
+			cv.primary = i;
+		d = hamon_field(tup, "role", &isnull);
+		v->role = HamonRoleFromName(isnull ? NULL : TextDatumGetCString(d));
+		d = hamon_field(tup, "health", &isnull);
+		v->health = HamonHealthFromName(isnull ? NULL : TextDatumGetCString(d));
+		d = hamon_field(tup, "maintenance", &isnull);
+		v->maintenance = !isnull && DatumGetBool(d);
+		d = hamon_field(tup, "priority", &isnull);
+		v->priority = isnull ? 100 : DatumGetInt32(d);
+		d = hamon_field(tup, "timeline", &isnull);
+		v->timeline = isnull ? 1 : DatumGetInt32(d);
+		d = hamon_field(tup, "current_lsn", &isnull);
+		v->current_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		d = hamon_field(tup, "receive_lsn", &isnull);
+		v->receive_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		d = hamon_field(tup, "replay_lsn", &isnull);
+		v->replay_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		d = hamon_field(tup, "streaming", &isnull);
+		v->streaming = !isnull && DatumGetBool(d);
+		d = hamon_field(tup, "last_seen", &isnull);
+		v->last_seen = isnull ? 0 : DatumGetTimestampTz(d);
+		d = hamon_field(tup, "down_since", &isnull);
+		v->down_since = isnull ? 0 : DatumGetTimestampTz(d);
+		d = hamon_field(tup, "alive_signal", &isnull);
+		v->alive_signal = !isnull && DatumGetBool(d);
+		d = hamon_field(tup, "sysid_mismatch", &isnull);
+		v->sysid_mismatch = !isnull && DatumGetBool(d);
+		d = hamon_field(tup, "fenced", &isnull);
+		v->fenced = !isnull && DatumGetBool(d);
+	}
+	if (cv.primary >= 0)
+		cv.timeline = cv.nodes[cv.primary].timeline;
+
+	HamonDecideFailover(&cv, &rules, now, &d);
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = CStringGetTextDatum(HamonVerdictName(d.verdict));
+	if (d.candidate >= 0)
+		values[1] = CStringGetTextDatum(cv.nodes[d.candidate].node_name);
+	else
+		nulls[1] = true;
+	values[2] = CStringGetTextDatum(d.reason);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
