@@ -11,7 +11,7 @@ SHLIB_LINK_INTERNAL = $(libpq)
 
 # pg_regress reads sql/<test>.sql and expected/<test>.out; the install and
 # upgrade scripts live in sql/ too, so the test list is explicit
-REGRESS = create_extension nodes guc decide manual drop_extension
+REGRESS = create_extension nodes guc decide manual slots drop_extension
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check_regress
 
 TAP_TESTS = 1
@@ -23,3 +23,6 @@ EXTRA_CLEAN = tmp_check_regress tmp_check results regression.diffs regression.ou
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: every object depends on every header
+$(OBJS): $(wildcard src/*.h)

@@ -75,6 +75,8 @@ CREATE TABLE hamonitor.node_state (
     slots               jsonb,
     -- default_transaction_read_only is on
     read_only           boolean,
+    -- standby: the slot its WAL receiver asks for
+    primary_slot_name   text,
     -- a stale primary the witness made read-only (or would have)
     fenced              boolean NOT NULL DEFAULT false,
     -- repointed after a failover but not following the new primary
@@ -118,9 +120,45 @@ CREATE TABLE hamonitor.event (
 );
 CREATE INDEX event_time ON hamonitor.event (event_time);
 
+-- every event is announced: LISTEN hamonitor_event gets its id
+CREATE FUNCTION hamonitor.event_notify()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_notify('hamonitor_event', NEW.event_id::text);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER event_notify AFTER INSERT ON hamonitor.event
+    FOR EACH ROW EXECUTE FUNCTION hamonitor.event_notify();
+
+-- Slots the witness created for a standby on its cluster's primary; only
+-- these are ever dropped by it.
+CREATE TABLE hamonitor.managed_slot (
+    cluster_name text NOT NULL REFERENCES hamonitor.cluster ON DELETE CASCADE,
+    slot_name    text NOT NULL,
+    -- the standby the slot serves
+    node_name    text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (cluster_name, slot_name)
+);
+
+-- What the worker tracks of each slot it has seen: since when it is
+-- inactive, and the alert it raised (NULL when none).
+CREATE TABLE hamonitor.slot_state (
+    node_id        integer NOT NULL REFERENCES hamonitor.node ON DELETE CASCADE,
+    slot_name      text NOT NULL,
+    inactive_since timestamptz,
+    alert          text,
+    PRIMARY KEY (node_id, slot_name)
+);
+
 SELECT pg_catalog.pg_extension_config_dump('hamonitor.cluster', '');
 SELECT pg_catalog.pg_extension_config_dump('hamonitor.node', '');
 SELECT pg_catalog.pg_extension_config_dump('hamonitor.event', '');
+SELECT pg_catalog.pg_extension_config_dump('hamonitor.managed_slot', '');
 
 /* ---------------------------------------------------------------------
  * C helpers
@@ -322,6 +360,164 @@ END;
 $$;
 
 /* ---------------------------------------------------------------------
+ * Replication slots
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION hamonitor.create_slot(node_name text,
+                                      slot_name text,
+                                      slot_type text DEFAULT 'physical',
+                                      plugin text DEFAULT NULL,
+                                      cluster_name text DEFAULT 'default')
+RETURNS text
+AS 'MODULE_PATHNAME', 'hamonitor_create_slot'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hamonitor.drop_slot(node_name text,
+                                    slot_name text,
+                                    cluster_name text DEFAULT 'default')
+RETURNS text
+AS 'MODULE_PATHNAME', 'hamonitor_drop_slot'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hamonitor.advance_slot(node_name text,
+                                       slot_name text,
+                                       lsn pg_lsn,
+                                       cluster_name text DEFAULT 'default')
+RETURNS pg_lsn
+AS 'MODULE_PATHNAME', 'hamonitor_advance_slot'
+LANGUAGE C VOLATILE;
+
+-- the name of the slot the witness keeps for a standby on its primary
+CREATE FUNCTION hamonitor.managed_slot_name(node_name text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN 'hamonitor_' || left(regexp_replace(lower(node_name), '[^a-z0-9_]', '_', 'g'), 53);
+
+-- Worker: refreshes slot_state of a cluster's reachable nodes from their
+-- last probe and raises (or clears) alerts, each once.
+CREATE FUNCTION hamonitor.review_slots(cluster_name text,
+                                       inactive_alert interval,
+                                       retained_alert bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    r record;
+    since timestamptz;
+    old_alert text;
+    new_alert text;
+BEGIN
+    -- slots gone from a node that is up are forgotten
+    DELETE FROM hamonitor.slot_state ss
+     USING hamonitor.node n, hamonitor.node_state s
+     WHERE ss.node_id = n.node_id AND s.node_id = n.node_id
+       AND n.cluster_name = review_slots.cluster_name AND s.health = 'up'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(s.slots, '[]')) e
+                        WHERE e->>'slot_name' = ss.slot_name);
+
+    FOR r IN
+        SELECT n.node_id, n.node_name, e->>'slot_name' AS slot_name,
+               coalesce((e->>'active')::boolean, false) AS active,
+               (e->>'retained_bytes')::bigint AS retained,
+               e->>'wal_status' AS wal_status
+          FROM hamonitor.node n
+          JOIN hamonitor.node_state s USING (node_id)
+         CROSS JOIN LATERAL jsonb_array_elements(coalesce(s.slots, '[]')) e
+         WHERE n.cluster_name = review_slots.cluster_name AND s.health = 'up'
+    LOOP
+        INSERT INTO hamonitor.slot_state AS ss (node_id, slot_name, inactive_since)
+             VALUES (r.node_id, r.slot_name,
+                     CASE WHEN NOT r.active THEN now() END)
+        ON CONFLICT (node_id, slot_name) DO UPDATE
+           SET inactive_since = CASE WHEN r.active THEN NULL
+                                     ELSE coalesce(ss.inactive_since, now()) END
+        RETURNING inactive_since, alert INTO since, old_alert;
+
+        new_alert := nullif(concat_ws('; ',
+            CASE WHEN since IS NOT NULL AND now() - since > inactive_alert
+                 THEN format('inactive since %s', since) END,
+            CASE WHEN r.retained > retained_alert
+                 THEN format('retains more than %s of WAL',
+                             pg_size_pretty(retained_alert)) END,
+            CASE WHEN r.wal_status IN ('unreserved', 'lost')
+                 THEN format('wal_status is %s', r.wal_status) END), '');
+
+        IF new_alert IS DISTINCT FROM old_alert THEN
+            UPDATE hamonitor.slot_state SET alert = new_alert
+             WHERE node_id = r.node_id AND slot_name = r.slot_name;
+            INSERT INTO hamonitor.event (cluster_name, node_name, kind, detail)
+            VALUES (review_slots.cluster_name, r.node_name,
+                    CASE WHEN new_alert IS NULL THEN 'slot_alert_cleared'
+                         ELSE 'slot_alert' END,
+                    format('slot "%s": %s', r.slot_name,
+                           coalesce(new_alert, 'no longer ' || old_alert)));
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- Worker: what keeping one slot per standby on the primary takes now:
+-- 'create' a slot on the primary, 'set_primary_slot_name' on a standby,
+-- 'drop' a slot the witness created for a node no longer a standby here.
+CREATE FUNCTION hamonitor.slot_actions(cluster_name text)
+RETURNS TABLE (action text, node_id integer, slot_name text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    p record;
+BEGIN
+    SELECT c.primary_node_id AS id, coalesce(s.slots, '[]') AS slots INTO p
+      FROM hamonitor.cluster c
+      JOIN hamonitor.node_state s ON s.node_id = c.primary_node_id
+     WHERE c.cluster_name = slot_actions.cluster_name
+       AND s.health = 'up' AND s.role = 'primary' AND NOT s.fenced;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+
+    -- managed slots of nodes that are gone, or are the primary now: those
+    -- not on the primary any more are forgotten, the others dropped
+    DELETE FROM hamonitor.managed_slot ms
+     WHERE ms.cluster_name = slot_actions.cluster_name
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p.slots) e
+                        WHERE e->>'slot_name' = ms.slot_name)
+       AND NOT EXISTS (SELECT 1 FROM hamonitor.node n
+                        WHERE n.cluster_name = ms.cluster_name
+                          AND n.node_name = ms.node_name
+                          AND n.node_id <> p.id);
+    RETURN QUERY
+    SELECT 'drop', p.id, ms.slot_name
+      FROM hamonitor.managed_slot ms
+     WHERE ms.cluster_name = slot_actions.cluster_name
+       AND NOT EXISTS (SELECT 1 FROM hamonitor.node n
+                        WHERE n.cluster_name = ms.cluster_name
+                          AND n.node_name = ms.node_name
+                          AND n.node_id <> p.id);
+
+    RETURN QUERY
+    SELECT 'create', p.id, hamonitor.managed_slot_name(n.node_name)
+      FROM hamonitor.node n JOIN hamonitor.node_state s USING (node_id)
+     WHERE n.cluster_name = slot_actions.cluster_name AND n.node_id <> p.id
+       AND NOT s.sysid_mismatch
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p.slots) e
+                        WHERE e->>'slot_name' = hamonitor.managed_slot_name(n.node_name));
+
+    RETURN QUERY
+    SELECT 'set_primary_slot_name', n.node_id, hamonitor.managed_slot_name(n.node_name)
+      FROM hamonitor.node n JOIN hamonitor.node_state s USING (node_id)
+     WHERE n.cluster_name = slot_actions.cluster_name AND n.node_id <> p.id
+       AND NOT s.sysid_mismatch AND s.health = 'up' AND s.role = 'standby'
+       AND s.primary_slot_name IS DISTINCT FROM hamonitor.managed_slot_name(n.node_name)
+       AND EXISTS (SELECT 1 FROM jsonb_array_elements(p.slots) e
+                    WHERE e->>'slot_name' = hamonitor.managed_slot_name(n.node_name));
+END;
+$$;
+
+/* ---------------------------------------------------------------------
  * Changing a cluster's primary
  * --------------------------------------------------------------------- */
 
@@ -427,6 +623,10 @@ SELECT n.cluster_name,
                 AND NOT bs.fenced AND NOT bs.sysid_mismatch) > 1)
            AS split_brain,
        s.read_only,
+       (SELECT string_agg(format('%s: %s', ss.slot_name, ss.alert), '; '
+                          ORDER BY ss.slot_name)
+          FROM hamonitor.slot_state ss
+         WHERE ss.node_id = n.node_id AND ss.alert IS NOT NULL) AS slot_alerts,
        s.server_version,
        n.priority,
        n.maintenance,
@@ -464,6 +664,36 @@ CREATE VIEW hamonitor.events AS
 SELECT event_id, event_time, cluster_name, node_name, kind, detail
   FROM hamonitor.event;
 
+-- every slot on every node, as last probed
+CREATE VIEW hamonitor.slots AS
+SELECT n.cluster_name,
+       n.node_name,
+       e->>'slot_name' AS slot_name,
+       e->>'slot_type' AS slot_type,
+       e->>'plugin' AS plugin,
+       e->>'database' AS database,
+       (e->>'temporary')::boolean AS temporary,
+       (e->>'active')::boolean AS active,
+       (e->>'active_pid')::integer AS active_pid,
+       (e->>'restart_lsn')::pg_lsn AS restart_lsn,
+       (e->>'confirmed_flush_lsn')::pg_lsn AS confirmed_flush_lsn,
+       e->>'wal_status' AS wal_status,
+       (e->>'retained_bytes')::bigint AS retained_bytes,
+       ss.inactive_since,
+       (ms.slot_name IS NOT NULL AND n.node_id = c.primary_node_id) AS managed,
+       -- PostgreSQL 15 keeps no logical slot on a standby: lost on failover
+       (e->>'slot_type' = 'logical' AND s.role = 'primary') AS failover_risk,
+       ss.alert,
+       s.last_probe_at AS probed_at
+  FROM hamonitor.node n
+  JOIN hamonitor.node_state s USING (node_id)
+  JOIN hamonitor.cluster c USING (cluster_name)
+ CROSS JOIN LATERAL jsonb_array_elements(coalesce(s.slots, '[]')) e
+  LEFT JOIN hamonitor.slot_state ss
+         ON ss.node_id = n.node_id AND ss.slot_name = e->>'slot_name'
+  LEFT JOIN hamonitor.managed_slot ms
+         ON ms.cluster_name = n.cluster_name AND ms.slot_name = e->>'slot_name';
+
 /* ---------------------------------------------------------------------
  * Privileges
  * --------------------------------------------------------------------- */
@@ -477,8 +707,14 @@ REVOKE EXECUTE ON FUNCTION hamonitor.register_node(text, text, text, integer),
                            hamonitor.node_changed(),
                            hamonitor.promote(text, text, boolean),
                            hamonitor.failover(text, boolean),
-                           hamonitor.switchover(text, text)
+                           hamonitor.switchover(text, text),
+                           hamonitor.create_slot(text, text, text, text, text),
+                           hamonitor.drop_slot(text, text, text),
+                           hamonitor.advance_slot(text, text, pg_lsn, text),
+                           hamonitor.review_slots(text, interval, bigint),
+                           hamonitor.slot_actions(text)
     FROM PUBLIC;
 GRANT USAGE ON SCHEMA hamonitor TO pg_monitor;
-GRANT SELECT ON hamonitor.status, hamonitor.lsn_history, hamonitor.events
+GRANT SELECT ON hamonitor.status, hamonitor.lsn_history, hamonitor.events,
+                hamonitor.slots
     TO pg_monitor;

@@ -21,7 +21,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "commands/async.h"
 #include "commands/extension.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -282,7 +281,7 @@ hamon_write_probe_ok(HamonNode *node)
 	static Oid	types[] = {INT4OID, TEXTOID, TEXTOID, BOOLOID, INT8OID,
 		INT4OID, INT4OID, TIMESTAMPTZOID, FLOAT8OID, PG_LSNOID, PG_LSNOID,
 		PG_LSNOID, PG_LSNOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID,
-	TIMESTAMPTZOID, JSONBOID};
+	TIMESTAMPTZOID, JSONBOID, BOOLOID, TEXTOID};
 	HamonProbeResult *r = &node->result;
 	Datum		values[lengthof(types)];
 	char		nulls[lengthof(types) + 1];
@@ -302,7 +301,8 @@ hamon_write_probe_ok(HamonNode *node)
 						 " receive_lsn = $12, replay_lsn = $13,"
 						 " last_replay_at = $14, wal_receiver_status = $15,"
 						 " upstream_host = $16, upstream_port = $17,"
-						 " last_wal_receipt_at = $18, slots = $19"
+						 " last_wal_receipt_at = $18, slots = $19,"
+						 " read_only = $20, primary_slot_name = $21"
 						 " WHERE node_id = $1",
 						 lengthof(types), types);
 
@@ -329,6 +329,8 @@ hamon_write_probe_ok(HamonNode *node)
 	values[18] = r->slots_json ?
 		DirectFunctionCall1(jsonb_in, CStringGetDatum(r->slots_json)) : 0;
 	nulls[18] = r->slots_json ? ' ' : 'n';
+	values[19] = BoolGetDatum(r->read_only);
+	values[20] = TEXT_DATUM(r->primary_slot_name, 20);
 	hamon_execute(plan, values, nulls, SPI_OK_UPDATE);
 }
 
@@ -455,8 +457,8 @@ HamonCatalogWriteNodeFlags(HamonNode *node)
 
 /*
  * HamonCatalogWriteEvent
- *		Inserts an event and queues a NOTIFY hamonitor_event carrying its id,
- *		delivered when the transaction commits.  The event is also logged.
+ *		Inserts an event (whose trigger queues a NOTIFY hamonitor_event with
+ *		its id, delivered at commit) and logs it.
  *		Needs SPI connected.  Returns the event id.
  */
 int64
@@ -483,9 +485,9 @@ HamonCatalogWriteEvent(const char *cluster_name, const char *node_name,
 	nulls[3] = detail ? ' ' : 'n';
 	hamon_execute(plan, values, nulls, SPI_OK_INSERT_RETURNING);
 
+	/* the table's trigger sends NOTIFY hamonitor_event with the id */
 	event_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull));
-	Async_Notify(HAMON_EVENT_CHANNEL, psprintf(INT64_FORMAT, event_id));
 
 	ereport(LOG,
 			(errmsg("pg_hamonitor: %s of node \"%s\" in cluster \"%s\"%s%s",

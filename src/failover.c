@@ -39,6 +39,7 @@
 #include "catalog.h"
 #include "failover.h"
 #include "remote.h"
+#include "slots.h"
 #include "state.h"
 
 /* while a primary is down and undecided, its standbys are probed this often */
@@ -156,6 +157,38 @@ hamon_set_repointed(int node_id, bool ok)
 }
 
 /*
+ * PostgreSQL 15 keeps no logical slot on a standby: every logical slot the
+ * old primary had is gone.  One event lists them with their last confirmed
+ * position, as last probed, so their consumers know where to resync from.
+ */
+static void
+hamon_report_lost_logical_slots(const char *cluster_name,
+								const HamonClusterView *cv)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	char	   *lost;
+
+	if (cv->primary < 0)
+		return;
+	values[0] = Int32GetDatum(cv->nodes[cv->primary].node_id);
+	if (SPI_execute_with_args("SELECT string_agg(format('%s (confirmed_flush_lsn %s, plugin %s)',"
+							  " e->>'slot_name', e->>'confirmed_flush_lsn', e->>'plugin'), ', '"
+							  " ORDER BY e->>'slot_name')"
+							  " FROM hamonitor.node_state s,"
+							  " jsonb_array_elements(coalesce(s.slots, '[]')) e"
+							  " WHERE s.node_id = $1 AND e->>'slot_type' = 'logical'",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the slots of the old primary");
+	lost = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (lost != NULL)
+		HamonCatalogWriteEvent(cluster_name, cv->nodes[cv->primary].node_name,
+							   "logical_slots_lost",
+							   psprintf("logical slots of the old primary, not on the new one: %s; "
+										"their consumers must resync", lost));
+}
+
+/*
  * HamonExecuteFailover
  *		Promotes cv->nodes[candidate] and repoints every other reachable
  *		standby of the cluster to it, recording each step as an event.  The
@@ -196,6 +229,10 @@ HamonExecuteFailover(const char *cluster_name, const HamonClusterView *cv,
 	HamonCatalogWriteEvent(cluster_name, c->node_name, "promoted",
 						   psprintf("now primary on timeline %d at %X/%X",
 									step.timeline, LSN_FORMAT_ARGS(step.lsn)));
+
+	hamon_report_lost_logical_slots(cluster_name, cv);
+	/* the standbys' slots exist before they are pointed at the new primary */
+	HamonCreateManagedSlots(cluster_name, &step.target, c->node_id);
 
 	initStringInfo(&summary);
 	appendStringInfo(&summary, "promoted \"%s\" (timeline %d)", c->node_name,

@@ -75,6 +75,7 @@ typedef struct HamonProbeResult
 	char		error_sqlstate[6];
 	char		error[256];
 	bool		read_only;		/* default_transaction_read_only is on */
+	char		primary_slot_name[NAMEDATALEN];
 } HamonProbeResult;
 
 typedef struct HamonCluster
@@ -87,6 +88,7 @@ typedef struct HamonCluster
 	bool		dirty;			/* the above changed, to be written */
 	char		last_reason[512];	/* last failover_blocked reason logged */
 	bool		deciding;		/* primary down: re-decide soon */
+	TimestampTz next_slot_review; /* slots.c */
 } HamonCluster;
 
 typedef struct HamonNode
@@ -146,6 +148,7 @@ typedef struct HamonNode
 	bool		split_brain;
 	TimestampTz repointed_at;	/* repointed, not yet seen following */
 	TimestampTz fence_tried_at;
+	TimestampTz slot_set_at;	/* primary_slot_name last set (slots.c) */
 	bool		flags_dirty;	/* the flags above changed, to be written */
 
 	/* a finished probe waiting to be written */

@@ -50,6 +50,10 @@ bool		hamon_fence_old_primary = true;
 int			hamon_repoint_timeout = 10000;
 int			hamon_promote_timeout = 60;
 int			hamon_switchover_timeout = 30000;
+bool		hamon_manage_standby_slots = true;
+int			hamon_slot_retry_count = 5;
+int			hamon_slot_inactive_alert = 3600;
+int			hamon_slot_retained_alert = 1024;
 
 HamonShared *HamonShmem = NULL;
 
@@ -239,6 +243,42 @@ hamon_define_settings(void)
 							30000, 100, 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_hamonitor.manage_standby_slots",
+							 gettext_noop("Keeps a physical slot per standby on each primary and points the standbys at them."),
+							 NULL,
+							 &hamon_manage_standby_slots,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.slot_retry_count",
+							gettext_noop("Tries of hamonitor.drop_slot() on a slot that is still active."),
+							gettext_noop("The wait between tries starts at 100 ms and doubles."),
+							&hamon_slot_retry_count,
+							5, 1, 20,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.slot_inactive_alert",
+							gettext_noop("A slot inactive for longer than this raises an alert."),
+							NULL,
+							&hamon_slot_inactive_alert,
+							3600, 1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.slot_retained_alert",
+							gettext_noop("A slot retaining more WAL than this raises an alert."),
+							NULL,
+							&hamon_slot_retained_alert,
+							1024, 1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_hamonitor");

@@ -53,6 +53,10 @@ extern bool hamon_fence_old_primary;
 extern int	hamon_repoint_timeout;
 extern int	hamon_promote_timeout;
 extern int	hamon_switchover_timeout;
+extern bool hamon_manage_standby_slots;
+extern int	hamon_slot_retry_count;
+extern int	hamon_slot_inactive_alert;
+extern int	hamon_slot_retained_alert;
 
 /*
  * Shared state: each worker publishes its latch, and every committed change

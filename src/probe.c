@@ -60,19 +60,18 @@ static const char *const probe_query =
 " (extract(epoch FROM pg_catalog.pg_last_xact_replay_timestamp()) * 1000000)::bigint,"
 " w.status, w.sender_host, w.sender_port,"
 " (extract(epoch FROM w.last_msg_receipt_time) * 1000000)::bigint,"
-" (SELECT pg_catalog.json_agg(s ORDER BY s.slot_name) FROM ("
-"   SELECT slot_name, slot_type, plugin, database, temporary, active,"
-"          active_pid, restart_lsn, confirmed_flush_lsn, wal_status,"
-"          pg_catalog.pg_wal_lsn_diff("
-"            CASE WHEN pg_catalog.pg_is_in_recovery()"
-"             THEN pg_catalog.pg_last_wal_receive_lsn()"
-"             ELSE pg_catalog.pg_current_wal_lsn() END,"
-"            restart_lsn)::bigint AS retained_bytes"
-"     FROM pg_catalog.pg_replication_slots) s),"
-" pg_catalog.current_setting('default_transaction_read_only')::boolean"
+" (SELECT pg_catalog.json_agg(pg_catalog.to_jsonb(s) ||"
+"   pg_catalog.jsonb_build_object('retained_bytes', pg_catalog.pg_wal_lsn_diff("
+"     CASE WHEN pg_catalog.pg_is_in_recovery()"
+"      THEN pg_catalog.pg_last_wal_receive_lsn()"
+"      ELSE pg_catalog.pg_current_wal_lsn() END, s.restart_lsn)::bigint)"
+"   ORDER BY s.slot_name)"
+"  FROM pg_catalog.pg_replication_slots s),"
+" pg_catalog.current_setting('default_transaction_read_only')::boolean,"
+" pg_catalog.current_setting('primary_slot_name')"
 " FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true";
 
-#define PROBE_NCOLUMNS 15
+#define PROBE_NCOLUMNS 16
 
 static void hamon_start_connect(HamonNode *node, TimestampTz now);
 static void hamon_continue_connect(HamonNode *node, TimestampTz now);
@@ -386,15 +385,20 @@ hamon_probe_failed(HamonNode *node, TimestampTz now, const char *sqlstate,
 				   const char *message)
 {
 	int64		backoff = 0;
+	HamonProbeResult *r = &node->result;
+	char		state_copy[sizeof(r->error_sqlstate)];
+	char		message_copy[sizeof(r->error)];
 
+	/* the arguments may point into the result we are about to reset */
+	strlcpy(state_copy, sqlstate, sizeof(state_copy));
+	strlcpy(message_copy, message, sizeof(message_copy));
 	hamon_close(node);
 
-	memset(&node->result, 0, sizeof(node->result));
-	node->result.success = false;
-	node->result.probed_at = now;
-	strlcpy(node->result.error_sqlstate, sqlstate,
-			sizeof(node->result.error_sqlstate));
-	strlcpy(node->result.error, message, sizeof(node->result.error));
+	memset(r, 0, sizeof(*r));
+	r->success = false;
+	r->probed_at = now;
+	memcpy(r->error_sqlstate, state_copy, sizeof(state_copy));
+	memcpy(r->error, message_copy, sizeof(message_copy));
 	node->result_ready = true;
 
 	if (node->consecutive_failures > 0)
@@ -503,6 +507,8 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 	r->last_wal_receipt_at = hamon_parse_unix_usec(hamon_value(res, 12));
 	r->slots_json = (v = hamon_value(res, 13)) ? pstrdup(v) : NULL;
 	r->read_only = ((v = hamon_value(res, 14)) != NULL && v[0] == 't');
+	strlcpy(r->primary_slot_name,
+			(v = hamon_value(res, 15)) ? v : "", sizeof(r->primary_slot_name));
 }
 
 /*

@@ -38,7 +38,8 @@ static PQconninfoOption *hamon_parse_conninfo(const char *conninfo,
 static void hamon_append_conninfo_value(StringInfo buf, const char *value);
 static PGresult *hamon_exec(PGconn *conn, const char *node_name,
 							const char *sql, const char *shown, int nparams,
-							const char *const *params, int timeout_ms);
+							const char *const *params, int timeout_ms,
+							const char *tolerated, bool *hit);
 
 /*
  * Parses a conninfo with libpq.  On error, ereports at elevel (ERROR) or
@@ -451,7 +452,22 @@ PGresult *
 HamonExec(PGconn *conn, const char *node_name, const char *sql,
 		  int nparams, const char *const *params, int timeout_ms)
 {
-	return hamon_exec(conn, node_name, sql, sql, nparams, params, timeout_ms);
+	return hamon_exec(conn, node_name, sql, sql, nparams, params, timeout_ms,
+					  NULL, NULL);
+}
+
+/*
+ * HamonExecTry
+ *		HamonExec, except that a remote error with SQLSTATE tolerated is no
+ *		ERROR: it sets *hit and returns NULL.  Otherwise *hit is false.
+ */
+PGresult *
+HamonExecTry(PGconn *conn, const char *node_name, const char *sql,
+			 int nparams, const char *const *params, int timeout_ms,
+			 const char *tolerated, bool *hit)
+{
+	return hamon_exec(conn, node_name, sql, sql, nparams, params, timeout_ms,
+					  tolerated, hit);
 }
 
 /*
@@ -463,19 +479,22 @@ PGresult *
 HamonExecShown(PGconn *conn, const char *node_name, const char *sql,
 			   const char *shown, int timeout_ms)
 {
-	return hamon_exec(conn, node_name, sql, shown, 0, NULL, timeout_ms);
+	return hamon_exec(conn, node_name, sql, shown, 0, NULL, timeout_ms,
+					  NULL, NULL);
 }
 
 static PGresult *
 hamon_exec(PGconn *conn, const char *node_name, const char *sql,
 		   const char *shown, int nparams, const char *const *params,
-		   int timeout_ms)
+		   int timeout_ms, const char *tolerated, bool *hit)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   timeout_ms);
 	PGresult   *last = NULL;
 	PGresult   *res;
 
+	if (hit)
+		*hit = false;
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
 		goto conn_error;
 
@@ -524,6 +543,13 @@ hamon_exec(PGconn *conn, const char *node_name, const char *sql,
 								  "unknown error");
 		int			code = ERRCODE_CONNECTION_FAILURE;
 
+		if (tolerated && sqlstate && strcmp(sqlstate, tolerated) == 0)
+		{
+			PQclear(last);
+			pfree(msg);
+			*hit = true;
+			return NULL;
+		}
 		if (sqlstate && strlen(sqlstate) == 5)
 			code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
 								 sqlstate[3], sqlstate[4]);

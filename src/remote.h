@@ -29,6 +29,10 @@ extern PGconn *HamonConnectBlocking(const char *conninfo,
 extern PGresult *HamonExec(PGconn *conn, const char *node_name,
 						   const char *sql, int nparams,
 						   const char *const *params, int timeout_ms);
+extern PGresult *HamonExecTry(PGconn *conn, const char *node_name,
+							  const char *sql, int nparams,
+							  const char *const *params, int timeout_ms,
+							  const char *tolerated, bool *hit);
 extern PGresult *HamonExecShown(PGconn *conn, const char *node_name,
 								const char *sql, const char *shown,
 								int timeout_ms);

@@ -50,6 +50,7 @@
 #include "catalog.h"
 #include "failover.h"
 #include "probe.h"
+#include "slots.h"
 #include "state.h"
 
 /* how often an idle worker looks for the extension or the end of recovery */
@@ -499,6 +500,13 @@ hamon_flush_results(void)
 					HamonProbeNow(peer, GetCurrentTimestamp());
 			}
 		}
+	}
+
+	/* slots: alarms, and the managed standby slots */
+	if (done != NIL)
+	{
+		foreach(lc, worker.clusters)
+			HamonReviewSlots((HamonCluster *) lfirst(lc), worker.nodes);
 	}
 
 	MemoryContextSwitchTo(oldcxt);
