@@ -43,17 +43,6 @@ static const char *const timeline_sql =
 "  pg_catalog.pg_current_wal_flush_lsn()::text"
 "  ELSE pg_catalog.pg_last_wal_replay_lsn()::text END";
 
-static XLogRecPtr
-hamon_lsn_in(const char *text)
-{
-	uint32		hi,
-				lo;
-
-	if (text == NULL || sscanf(text, "%X/%X", &hi, &lo) != 2)
-		return InvalidXLogRecPtr;
-	return ((uint64) hi << 32) | lo;
-}
-
 static PGconn *
 hamon_action_connect(const HamonTarget *t)
 {
@@ -87,7 +76,7 @@ hamon_read_position(PGconn *conn, const HamonTarget *t, int *timeline,
 	if (timeline)
 		*timeline = PQgetisnull(res, 0, 1) ? 0 : atoi(PQgetvalue(res, 0, 1));
 	if (lsn)
-		*lsn = hamon_lsn_in(PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
+		*lsn = HamonParseLsn(PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
 	PQclear(res);
 	return in_recovery;
 }

@@ -326,17 +326,6 @@ hamon_worker_view(HamonCluster *cluster, List *nodes, HamonClusterView *cv,
 	cv->nnodes = n;
 }
 
-static HamonNode *
-hamon_node_by_id(List *nodes, int node_id)
-{
-	ListCell   *lc;
-
-	foreach(lc, nodes)
-		if (((HamonNode *) lfirst(lc))->node_id == node_id)
-			return (HamonNode *) lfirst(lc);
-	return NULL;
-}
-
 static void
 hamon_plan(List **actions, HamonActionKind kind, HamonCluster *cluster,
 		   HamonNode *node, char *reason)
@@ -358,7 +347,7 @@ hamon_plan(List **actions, HamonActionKind kind, HamonCluster *cluster,
 static HamonNode *
 hamon_adopt_primary(HamonCluster *cluster, List *nodes, List **events)
 {
-	HamonNode  *primary = hamon_node_by_id(nodes, cluster->primary_id);
+	HamonNode  *primary = HamonFindNode(nodes, cluster->primary_id);
 	HamonNode  *best = NULL;
 	ListCell   *lc;
 

@@ -30,6 +30,21 @@ PG_FUNCTION_INFO_V1(hamonitor_validate_conninfo);
 PG_FUNCTION_INFO_V1(hamonitor_validate_name);
 PG_FUNCTION_INFO_V1(hamonitor_node_changed);
 
+/*
+ * HamonTextArg
+ *		Argument n of a SQL function as a C string; ERROR (22004) naming
+ *		what it is if it is NULL.
+ */
+char *
+HamonTextArg(FunctionCallInfo fcinfo, int n, const char *what)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
 /* hamonitor.mask_conninfo(conninfo text) returns text */
 Datum
 hamonitor_mask_conninfo(PG_FUNCTION_ARGS)

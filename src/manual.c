@@ -40,21 +40,12 @@
 #include "catalog.h"
 #include "failover.h"
 #include "remote.h"
+#include "state.h"
 
 PG_FUNCTION_INFO_V1(hamonitor_promote);
 PG_FUNCTION_INFO_V1(hamonitor_failover);
 PG_FUNCTION_INFO_V1(hamonitor_switchover);
 PG_FUNCTION_INFO_V1(hamonitor_simulate_failover);
-
-static char *
-hamon_text_arg(FunctionCallInfo fcinfo, int n, const char *what)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
 
 /*
  * Reads a cluster's nodes as the worker last saw them; the strings live in
@@ -139,6 +130,24 @@ hamon_find_in_view(const HamonClusterView *cv, const char *node_name,
 	return -1;					/* keep compiler quiet */
 }
 
+/*
+ * The start of every function here: lock the cluster's row (waiting for the
+ * worker or another caller acting on it), read its nodes, find the node
+ * named (if any).  Leaves SPI connected.
+ */
+static int
+hamon_open_cluster(const char *cluster_name, const char *node_name,
+				   HamonClusterView *cv)
+{
+	int			primary_id;
+	int			timeline;
+
+	SPI_connect();
+	(void) HamonCatalogLockCluster(cluster_name, false, &primary_id, &timeline);
+	hamon_load_view(cluster_name, primary_id, timeline, cv);
+	return node_name ? hamon_find_in_view(cv, node_name, cluster_name) : -1;
+}
+
 static bool
 hamon_primary_up(const HamonClusterView *cv)
 {
@@ -201,19 +210,13 @@ hamon_finish(const char *cluster_name, HamonClusterView *cv, int target,
 Datum
 hamonitor_promote(PG_FUNCTION_ARGS)
 {
-	char	   *node_name = hamon_text_arg(fcinfo, 0, "node name");
-	char	   *cluster_name = hamon_text_arg(fcinfo, 1, "cluster name");
+	char	   *node_name = HamonTextArg(fcinfo, 0, "node name");
+	char	   *cluster_name = HamonTextArg(fcinfo, 1, "cluster name");
 	bool		force = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
 	HamonClusterView cv;
-	int			primary_id;
-	int			timeline;
-	int			target;
+	int			target = hamon_open_cluster(cluster_name, node_name, &cv);
 	text	   *result;
 
-	SPI_connect();
-	(void) HamonCatalogLockCluster(cluster_name, false, &primary_id, &timeline);
-	hamon_load_view(cluster_name, primary_id, timeline, &cv);
-	target = hamon_find_in_view(&cv, node_name, cluster_name);
 	if (hamon_primary_up(&cv) && target != cv.primary)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -312,18 +315,12 @@ hamon_switchover(const char *cluster_name, HamonClusterView *cv, int target)
 Datum
 hamonitor_switchover(PG_FUNCTION_ARGS)
 {
-	char	   *node_name = hamon_text_arg(fcinfo, 0, "node name");
-	char	   *cluster_name = hamon_text_arg(fcinfo, 1, "cluster name");
+	char	   *node_name = HamonTextArg(fcinfo, 0, "node name");
+	char	   *cluster_name = HamonTextArg(fcinfo, 1, "cluster name");
 	HamonClusterView cv;
-	int			primary_id;
-	int			timeline;
-	int			target;
+	int			target = hamon_open_cluster(cluster_name, node_name, &cv);
 	text	   *result;
 
-	SPI_connect();
-	(void) HamonCatalogLockCluster(cluster_name, false, &primary_id, &timeline);
-	hamon_load_view(cluster_name, primary_id, timeline, &cv);
-	target = hamon_find_in_view(&cv, node_name, cluster_name);
 	if (!hamon_primary_up(&cv))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -343,19 +340,15 @@ hamonitor_switchover(PG_FUNCTION_ARGS)
 Datum
 hamonitor_failover(PG_FUNCTION_ARGS)
 {
-	char	   *cluster_name = hamon_text_arg(fcinfo, 0, "cluster name");
+	char	   *cluster_name = HamonTextArg(fcinfo, 0, "cluster name");
 	bool		planned = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	HamonClusterView cv;
 	XLogRecPtr	primary_lsn;
-	int			primary_id;
-	int			timeline;
 	int			target;
 	char		why[1024];
 	text	   *result;
 
-	SPI_connect();
-	(void) HamonCatalogLockCluster(cluster_name, false, &primary_id, &timeline);
-	hamon_load_view(cluster_name, primary_id, timeline, &cv);
+	(void) hamon_open_cluster(cluster_name, NULL, &cv);
 	primary_lsn = cv.primary >= 0 ? cv.nodes[cv.primary].current_lsn :
 		InvalidXLogRecPtr;
 	target = HamonChooseCandidate(&cv, primary_lsn, cv.timeline,

@@ -20,6 +20,7 @@
 #ifndef PG_HAMONITOR_H
 #define PG_HAMONITOR_H
 
+#include "fmgr.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
@@ -80,6 +81,9 @@ extern HamonShared *HamonShmem;
 
 extern void HamonRegistryChanged(void);
 extern uint64 HamonRegistryGeneration(void);
+
+/* functions.c */
+extern char *HamonTextArg(FunctionCallInfo fcinfo, int n, const char *what);
 
 /* worker.c */
 extern PGDLLEXPORT void HamonWorkerMain(Datum main_arg);

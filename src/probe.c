@@ -447,17 +447,6 @@ hamon_probe_failed_conn(HamonNode *node, TimestampTz now, const char *what)
 	hamon_probe_failed(node, now, sqlstate, message);
 }
 
-static XLogRecPtr
-hamon_parse_lsn(const char *text)
-{
-	uint32		hi,
-				lo;
-
-	if (text == NULL || sscanf(text, "%X/%X", &hi, &lo) != 2)
-		return InvalidXLogRecPtr;
-	return ((uint64) hi << 32) | lo;
-}
-
 /* microseconds since the Unix epoch to TimestampTz; 0 stays "none" */
 static TimestampTz
 hamon_parse_unix_usec(const char *text)
@@ -494,10 +483,10 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 	}
 	r->server_version = (v = hamon_value(res, 2)) ? atoi(v) : 0;
 	r->timeline = (v = hamon_value(res, 3)) ? atoi(v) : 0;
-	r->current_lsn = hamon_parse_lsn(hamon_value(res, 4));
-	r->flush_lsn = hamon_parse_lsn(hamon_value(res, 5));
-	r->receive_lsn = hamon_parse_lsn(hamon_value(res, 6));
-	r->replay_lsn = hamon_parse_lsn(hamon_value(res, 7));
+	r->current_lsn = HamonParseLsn(hamon_value(res, 4));
+	r->flush_lsn = HamonParseLsn(hamon_value(res, 5));
+	r->receive_lsn = HamonParseLsn(hamon_value(res, 6));
+	r->replay_lsn = HamonParseLsn(hamon_value(res, 7));
 	r->last_replay_at = hamon_parse_unix_usec(hamon_value(res, 8));
 	strlcpy(r->wal_receiver_status,
 			(v = hamon_value(res, 9)) ? v : "", sizeof(r->wal_receiver_status));

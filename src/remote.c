@@ -347,6 +347,18 @@ HamonConnectStart(const char *conninfo, const char *application_name,
 	return conn;
 }
 
+/* an LSN as a peer prints it ("16/B374D848"); invalid if NULL or garbled */
+XLogRecPtr
+HamonParseLsn(const char *text)
+{
+	uint32		hi,
+				lo;
+
+	if (text == NULL || sscanf(text, "%X/%X", &hi, &lo) != 2)
+		return InvalidXLogRecPtr;
+	return ((uint64) hi << 32) | lo;
+}
+
 /* closes a connection opened by HamonConnectStart */
 void
 HamonDisconnect(PGconn *conn)

@@ -13,6 +13,7 @@
 #ifndef HAMON_REMOTE_H
 #define HAMON_REMOTE_H
 
+#include "access/xlogdefs.h"
 #include "libpq-fe.h"
 
 extern void HamonCheckConninfo(const char *conninfo);
@@ -23,6 +24,7 @@ extern PGconn *HamonConnectStart(const char *conninfo,
 								 const char *application_name,
 								 char **errmsg);
 extern void HamonDisconnect(PGconn *conn);
+extern XLogRecPtr HamonParseLsn(const char *text);
 extern PGconn *HamonConnectBlocking(const char *conninfo,
 									const char *application_name,
 									const char *node_name, int timeout_ms);

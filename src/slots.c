@@ -38,6 +38,7 @@
 #include "failover.h"
 #include "remote.h"
 #include "slots.h"
+#include "state.h"
 
 PG_FUNCTION_INFO_V1(hamonitor_create_slot);
 PG_FUNCTION_INFO_V1(hamonitor_drop_slot);
@@ -257,11 +258,9 @@ HamonSlotAdvance(const HamonTarget *t, const char *slot_name, XLogRecPtr lsn)
 					 errmsg("replication slot \"%s\" does not exist on node \"%s\"",
 							slot_name, t->node_name)));
 		}
-		current = PQgetisnull(res, 0, 0) ? InvalidXLogRecPtr :
-			DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
-											CStringGetDatum(PQgetvalue(res, 0, 0))));
-		node_end = DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
-												   CStringGetDatum(PQgetvalue(res, 0, 1))));
+		current = HamonParseLsn(PQgetisnull(res, 0, 0) ? NULL :
+								PQgetvalue(res, 0, 0));
+		node_end = HamonParseLsn(PQgetvalue(res, 0, 1));
 		PQclear(res);
 		if (lsn > node_end)
 			ereport(ERROR,
@@ -280,8 +279,7 @@ HamonSlotAdvance(const HamonTarget *t, const char *slot_name, XLogRecPtr lsn)
 		res = HamonExec(conn, t->node_name,
 						"SELECT end_lsn::text FROM pg_catalog.pg_replication_slot_advance($1, $2::pg_lsn)",
 						2, params, HAMON_SLOT_TIMEOUT_MS);
-		result = DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
-												 CStringGetDatum(PQgetvalue(res, 0, 0))));
+		result = HamonParseLsn(PQgetvalue(res, 0, 0));
 		PQclear(res);
 	}
 	PG_FINALLY();
@@ -333,16 +331,6 @@ HamonSetPrimarySlotName(const HamonTarget *t, const char *slot_name)
  * SQL functions
  * --------------------------------------------------------------------- */
 
-static char *
-hamon_arg(FunctionCallInfo fcinfo, int n, const char *what)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 /*
  * Finds a registered node; fills t (strings palloc'd in the caller's
  * context).  ERROR 42704 if there is none.
@@ -381,11 +369,11 @@ hamon_slot_target(const char *node_name, const char *cluster_name,
 Datum
 hamonitor_create_slot(PG_FUNCTION_ARGS)
 {
-	char	   *node_name = hamon_arg(fcinfo, 0, "node name");
-	char	   *slot_name = hamon_arg(fcinfo, 1, "slot name");
-	char	   *slot_type = hamon_arg(fcinfo, 2, "slot type");
+	char	   *node_name = HamonTextArg(fcinfo, 0, "node name");
+	char	   *slot_name = HamonTextArg(fcinfo, 1, "slot name");
+	char	   *slot_type = HamonTextArg(fcinfo, 2, "slot type");
 	char	   *plugin = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	char	   *cluster_name = hamon_arg(fcinfo, 4, "cluster name");
+	char	   *cluster_name = HamonTextArg(fcinfo, 4, "cluster name");
 	bool		logical;
 	HamonTarget t;
 
@@ -418,9 +406,9 @@ hamonitor_create_slot(PG_FUNCTION_ARGS)
 Datum
 hamonitor_drop_slot(PG_FUNCTION_ARGS)
 {
-	char	   *node_name = hamon_arg(fcinfo, 0, "node name");
-	char	   *slot_name = hamon_arg(fcinfo, 1, "slot name");
-	char	   *cluster_name = hamon_arg(fcinfo, 2, "cluster name");
+	char	   *node_name = HamonTextArg(fcinfo, 0, "node name");
+	char	   *slot_name = HamonTextArg(fcinfo, 1, "slot name");
+	char	   *cluster_name = HamonTextArg(fcinfo, 2, "cluster name");
 	HamonTarget t;
 
 	HamonValidateSlotName(slot_name);
@@ -434,10 +422,10 @@ hamonitor_drop_slot(PG_FUNCTION_ARGS)
 Datum
 hamonitor_advance_slot(PG_FUNCTION_ARGS)
 {
-	char	   *node_name = hamon_arg(fcinfo, 0, "node name");
-	char	   *slot_name = hamon_arg(fcinfo, 1, "slot name");
+	char	   *node_name = HamonTextArg(fcinfo, 0, "node name");
+	char	   *slot_name = HamonTextArg(fcinfo, 1, "slot name");
 	XLogRecPtr	lsn;
-	char	   *cluster_name = hamon_arg(fcinfo, 3, "cluster name");
+	char	   *cluster_name = HamonTextArg(fcinfo, 3, "cluster name");
 	HamonTarget t;
 
 	if (PG_ARGISNULL(2))
@@ -464,17 +452,6 @@ typedef struct HamonSlotReview
 	HamonCluster *cluster;
 	List	   *nodes;
 } HamonSlotReview;
-
-static HamonNode *
-hamon_slot_node(List *nodes, int node_id)
-{
-	ListCell   *lc;
-
-	foreach(lc, nodes)
-		if (((HamonNode *) lfirst(lc))->node_id == node_id)
-			return (HamonNode *) lfirst(lc);
-	return NULL;
-}
 
 static void
 hamon_target_of(HamonNode *node, HamonTarget *t)
@@ -601,7 +578,7 @@ hamon_review_slots_txn(void *arg)
 		int			node_id = DatumGetInt32(SPI_getbinval(tup, actions->tupdesc,
 														  2, &isnull));
 		char	   *slot_name = SPI_getvalue(tup, actions->tupdesc, 3);
-		HamonNode  *node = hamon_slot_node(review->nodes, node_id);
+		HamonNode  *node = HamonFindNode(review->nodes, node_id);
 		HamonSlotStep step;
 		char	   *err;
 

@@ -73,6 +73,18 @@ HamonRoleFromName(const char *name)
 	return HAMON_ROLE_UNKNOWN;
 }
 
+/* the node with that id in a list of HamonNode, or NULL */
+HamonNode *
+HamonFindNode(List *nodes, int node_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, nodes)
+		if (((HamonNode *) lfirst(lc))->node_id == node_id)
+			return (HamonNode *) lfirst(lc);
+	return NULL;
+}
+
 /* appends an event about node to *events, in the current memory context */
 void
 HamonAddEvent(List **events, HamonNode *node, const char *kind, char *detail)

@@ -15,6 +15,7 @@
 
 #include "node.h"
 
+extern HamonNode *HamonFindNode(List *nodes, int node_id);
 extern bool HamonApplyProbe(HamonNode *node, List **events);
 extern void HamonAddEvent(List **events, HamonNode *node, const char *kind,
 						  char *detail);

@@ -270,17 +270,6 @@ hamon_load_nodes(void *arg)
 	*loaded = true;
 }
 
-static HamonNode *
-hamon_find_node(List *nodes, int node_id)
-{
-	ListCell   *lc;
-
-	foreach(lc, nodes)
-		if (((HamonNode *) lfirst(lc))->node_id == node_id)
-			return (HamonNode *) lfirst(lc);
-	return NULL;
-}
-
 static HamonCluster *
 hamon_find_cluster(List *clusters, const char *name)
 {
@@ -336,7 +325,7 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 	foreach(lc, loaded)
 	{
 		HamonNode  *row = (HamonNode *) lfirst(lc);
-		HamonNode  *node = hamon_find_node(worker.nodes, row->node_id);
+		HamonNode  *node = HamonFindNode(worker.nodes, row->node_id);
 
 		if (node == NULL)
 		{
@@ -380,7 +369,7 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 	{
 		HamonNode  *node = (HamonNode *) lfirst(lc);
 
-		if (hamon_find_node(nodes, node->node_id) == NULL)
+		if (HamonFindNode(nodes, node->node_id) == NULL)
 		{
 			HamonProbeStop(node);
 			worker.wes_dirty = true;
