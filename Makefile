@@ -12,11 +12,11 @@ SHLIB_LINK_INTERNAL = $(libpq)
 # pg_regress reads sql/<test>.sql and expected/<test>.out; the install and
 # upgrade scripts live in sql/ too, so the test list is explicit
 REGRESS = create_extension nodes guc decide manual slots drop_extension
-REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check_regress
+REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check_regress \
+	--encoding=UTF8
 
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
-PROVE_FLAGS = -I test/perl
 
 EXTRA_CLEAN = tmp_check_regress tmp_check results regression.diffs regression.out log
 
@@ -26,3 +26,7 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: every object depends on every header
 $(OBJS): $(wildcard src/*.h)
+
+# the TAP tests' helper modules; Makefile.global resets PROVE_FLAGS after
+# this file is read, hence the override
+override PROVE_FLAGS += -I $(srcdir)/test/perl
