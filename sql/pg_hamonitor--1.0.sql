@@ -138,11 +138,14 @@ CREATE TRIGGER event_notify AFTER INSERT ON hamonitor.event
 -- these are ever dropped by it.
 CREATE TABLE hamonitor.managed_slot (
     cluster_name text NOT NULL REFERENCES hamonitor.cluster ON DELETE CASCADE,
+    -- the primary the slot was created on: a slot of the same name on
+    -- another node (after a failover) is not ours
+    on_node_id   integer NOT NULL,
     slot_name    text NOT NULL,
     -- the standby the slot serves
     node_name    text NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (cluster_name, slot_name)
+    PRIMARY KEY (cluster_name, on_node_id, slot_name)
 );
 
 -- What the worker tracks of each slot it has seen: since when it is
@@ -409,6 +412,12 @@ DECLARE
     old_alert text;
     new_alert text;
 BEGIN
+    -- the node rows first, in order, as every writer of the worker does:
+    -- unregister_node() locks a node row, then deletes what hangs from it
+    PERFORM 1 FROM hamonitor.node n
+      WHERE n.cluster_name = review_slots.cluster_name
+      ORDER BY n.node_id FOR KEY SHARE;
+
     -- slots gone from a node that is up are forgotten
     DELETE FROM hamonitor.slot_state ss
      USING hamonitor.node n, hamonitor.node_state s
@@ -479,20 +488,19 @@ BEGIN
         RETURN;
     END IF;
 
-    -- managed slots of nodes that are gone, or are the primary now: those
-    -- not on the primary any more are forgotten, the others dropped
+    -- slots created on another node (an old primary) are not ours to
+    -- manage here, nor are slots gone from the primary: forget them
     DELETE FROM hamonitor.managed_slot ms
      WHERE ms.cluster_name = slot_actions.cluster_name
-       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p.slots) e
-                        WHERE e->>'slot_name' = ms.slot_name)
-       AND NOT EXISTS (SELECT 1 FROM hamonitor.node n
-                        WHERE n.cluster_name = ms.cluster_name
-                          AND n.node_name = ms.node_name
-                          AND n.node_id <> p.id);
+       AND (ms.on_node_id <> p.id
+            OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p.slots) e
+                            WHERE e->>'slot_name' = ms.slot_name));
+    -- our slots on the primary that no registered standby needs any more
     RETURN QUERY
     SELECT 'drop', p.id, ms.slot_name
       FROM hamonitor.managed_slot ms
      WHERE ms.cluster_name = slot_actions.cluster_name
+       AND ms.on_node_id = p.id
        AND NOT EXISTS (SELECT 1 FROM hamonitor.node n
                         WHERE n.cluster_name = ms.cluster_name
                           AND n.node_name = ms.node_name
@@ -680,7 +688,7 @@ SELECT n.cluster_name,
        e->>'wal_status' AS wal_status,
        (e->>'retained_bytes')::bigint AS retained_bytes,
        ss.inactive_since,
-       (ms.slot_name IS NOT NULL AND n.node_id = c.primary_node_id) AS managed,
+       (ms.slot_name IS NOT NULL) AS managed,
        -- PostgreSQL 15 keeps no logical slot on a standby: lost on failover
        (e->>'slot_type' = 'logical' AND s.role = 'primary') AS failover_risk,
        ss.alert,
@@ -692,7 +700,8 @@ SELECT n.cluster_name,
   LEFT JOIN hamonitor.slot_state ss
          ON ss.node_id = n.node_id AND ss.slot_name = e->>'slot_name'
   LEFT JOIN hamonitor.managed_slot ms
-         ON ms.cluster_name = n.cluster_name AND ms.slot_name = e->>'slot_name';
+         ON ms.cluster_name = n.cluster_name AND ms.on_node_id = n.node_id
+        AND ms.slot_name = e->>'slot_name';
 
 /* ---------------------------------------------------------------------
  * Privileges

@@ -25,6 +25,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "pgstat.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
@@ -498,16 +499,63 @@ HamonCatalogWriteEvent(const char *cluster_name, const char *node_name,
 }
 
 /*
+ * Locks the registry rows of the nodes about to be written, in node_id
+ * order, FOR KEY SHARE, and returns the ids it could lock: a node being
+ * unregistered meanwhile is gone once we get its row, and is skipped.
+ * Taking these locks first, in order, is what keeps the batch from
+ * deadlocking with unregister_node(), which locks the node row and then
+ * deletes its state and history (the history insert's foreign key would
+ * otherwise take the node row's lock after the state row's).
+ */
+static List *
+hamon_lock_nodes(List *nodes, List *flagged)
+{
+	List	   *ids = NIL;
+	List	   *locked = NIL;
+	ListCell   *lc;
+	Datum	   *elems;
+	ArrayType  *arr;
+	Oid			types[1] = {INT4ARRAYOID};
+	Datum		values[1];
+	uint64		i;
+	int			n = 0;
+
+	foreach(lc, nodes)
+		ids = list_append_unique_int(ids, ((HamonNode *) lfirst(lc))->node_id);
+	foreach(lc, flagged)
+		ids = list_append_unique_int(ids, ((HamonNode *) lfirst(lc))->node_id);
+	if (ids == NIL)
+		return NIL;
+
+	elems = palloc(sizeof(Datum) * list_length(ids));
+	foreach(lc, ids)
+		elems[n++] = Int32GetDatum(lfirst_int(lc));
+	arr = construct_array(elems, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+	values[0] = PointerGetDatum(arr);
+	if (SPI_execute_with_args("SELECT node_id FROM hamonitor.node"
+							  " WHERE node_id = ANY ($1)"
+							  " ORDER BY node_id FOR KEY SHARE",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the nodes to write");
+	for (i = 0; i < SPI_processed; i++)
+		locked = lappend_int(locked,
+							 hamon_getint(SPI_tuptable->vals[i],
+										  SPI_tuptable->tupdesc, 1));
+	return locked;
+}
+
+/*
  * HamonCatalogWriteProbes
  *		Writes the finished probes of nodes (state and history), what
  *		clusters have learnt (identifier, primary), the flags of the
- *		flagged nodes, and events.
- *		Runs inside HamonRunInTransaction.
+ *		flagged nodes, and events.  Nodes unregistered meanwhile are
+ *		skipped.  Runs inside HamonRunInTransaction.
  */
 void
 HamonCatalogWriteProbes(List *nodes, List *clusters, List *flagged,
 						List *events)
 {
+	List	   *locked = hamon_lock_nodes(nodes, flagged);
 	ListCell   *lc;
 
 	foreach(lc, clusters)
@@ -517,6 +565,8 @@ HamonCatalogWriteProbes(List *nodes, List *clusters, List *flagged,
 	{
 		HamonNode  *node = (HamonNode *) lfirst(lc);
 
+		if (!list_member_int(locked, node->node_id))
+			continue;
 		if (node->result.success)
 			hamon_write_probe_ok(node);
 		else
@@ -525,7 +575,12 @@ HamonCatalogWriteProbes(List *nodes, List *clusters, List *flagged,
 	}
 
 	foreach(lc, flagged)
-		HamonCatalogWriteNodeFlags((HamonNode *) lfirst(lc));
+	{
+		HamonNode  *node = (HamonNode *) lfirst(lc);
+
+		if (list_member_int(locked, node->node_id))
+			HamonCatalogWriteNodeFlags(node);
+	}
 
 	foreach(lc, events)
 	{

@@ -246,21 +246,36 @@ typedef struct HamonSwitchover
 	text	   *result;
 } HamonSwitchover;
 
+/* what a DBA runs to make the old primary a standby of the new one */
+static char *
+hamon_rejoin_steps(const HamonNodeView *old, const HamonNodeView *target)
+{
+	return psprintf("to rejoin \"%s\" as a standby of \"%s\": pg_ctl stop -m fast; "
+					"pg_rewind --target-pgdata=$PGDATA --source-server='%s'; "
+					"touch $PGDATA/standby.signal; set primary_conninfo to \"%s\" "
+					"and default_transaction_read_only = off in postgresql.auto.conf; "
+					"pg_ctl start. The witness lifts the fence once it sees the node as a standby.",
+					old->node_name, target->node_name,
+					HamonMaskConninfo(target->conninfo), target->node_name);
+}
+
 static void
 hamon_switchover_steps(void *arg)
 {
 	HamonSwitchover *sw = (HamonSwitchover *) arg;
+	const HamonNodeView *old = &sw->cv->nodes[sw->cv->primary];
 	const HamonNodeView *t = &sw->cv->nodes[sw->target];
 	HamonTarget target = {sw->cluster_name, t->node_name, t->conninfo};
 
 	HamonActionWaitReplay(&target, sw->final_lsn, hamon_switchover_timeout);
 	sw->result = hamon_finish(sw->cluster_name, sw->cv, sw->target,
 							  "switchover",
-							  psprintf("planned switchover by %s: old primary \"%s\" read-only at %X/%X, replayed by \"%s\"",
+							  psprintf("planned switchover by %s: old primary \"%s\" read-only at %X/%X, replayed by \"%s\"; %s",
 									   GetUserNameFromId(GetUserId(), false),
-									   sw->cv->nodes[sw->cv->primary].node_name,
+									   old->node_name,
 									   LSN_FORMAT_ARGS(sw->final_lsn),
-									   t->node_name));
+									   t->node_name,
+									   hamon_rejoin_steps(old, t)));
 }
 
 static text *
@@ -297,15 +312,9 @@ hamon_switchover(const char *cluster_name, HamonClusterView *cv, int target)
 							  false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the fence of node %d", old->node_id);
 	HamonCatalogWriteEvent(cluster_name, old->node_name, "fenced",
-						   psprintf("old primary left read-only after the switchover to \"%s\"; "
-									"to rejoin it as a standby: pg_ctl stop -m fast; "
-									"pg_rewind --target-pgdata=$PGDATA --source-server='%s'; "
-									"touch $PGDATA/standby.signal; set primary_conninfo to \"%s\" "
-									"and reset default_transaction_read_only in postgresql.auto.conf; pg_ctl start. "
-									"The witness lifts the fence once it sees the node as a standby.",
+						   psprintf("old primary left read-only after the switchover to \"%s\"; %s",
 									cv->nodes[target].node_name,
-									HamonMaskConninfo(cv->nodes[target].conninfo),
-									cv->nodes[target].node_name));
+									hamon_rejoin_steps(old, &cv->nodes[target])));
 	return sw.result;
 }
 

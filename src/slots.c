@@ -494,22 +494,26 @@ hamon_slot_step_set(void *arg)
 	HamonSetPrimarySlotName(&s->target, s->slot_name);
 }
 
+/* records (insert) or forgets a slot the witness made on node on_node_id */
 static void
-hamon_managed_row(const char *cluster_name, const char *slot_name,
-				  const char *node_name, bool insert)
+hamon_managed_row(const char *cluster_name, int on_node_id,
+				  const char *slot_name, const char *node_name, bool insert)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
+	Oid			types[4] = {TEXTOID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[4];
 
 	values[0] = CStringGetTextDatum(cluster_name);
-	values[1] = CStringGetTextDatum(slot_name);
-	values[2] = CStringGetTextDatum(node_name ? node_name : "");
+	values[1] = Int32GetDatum(on_node_id);
+	values[2] = CStringGetTextDatum(slot_name);
+	values[3] = CStringGetTextDatum(node_name ? node_name : "");
 	if (SPI_execute_with_args(insert ?
-							  "INSERT INTO hamonitor.managed_slot (cluster_name, slot_name, node_name)"
-							  " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING" :
+							  "INSERT INTO hamonitor.managed_slot"
+							  " (cluster_name, on_node_id, slot_name, node_name)"
+							  " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING" :
 							  "DELETE FROM hamonitor.managed_slot"
-							  " WHERE cluster_name = $1 AND slot_name = $2",
-							  insert ? 3 : 2, types, values, NULL, false, 0) < 0)
+							  " WHERE cluster_name = $1 AND on_node_id = $2"
+							  " AND slot_name = $3",
+							  insert ? 4 : 3, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "could not record managed slot \"%s\"", slot_name);
 }
 
@@ -519,7 +523,8 @@ hamon_managed_row(const char *cluster_name, const char *slot_name,
  */
 static char *
 hamon_create_managed(const char *cluster_name, const HamonTarget *primary,
-					 const char *slot_name, const char *for_node)
+					 int primary_node_id, const char *slot_name,
+					 const char *for_node)
 {
 	HamonSlotStep step;
 	char	   *err;
@@ -531,7 +536,8 @@ hamon_create_managed(const char *cluster_name, const HamonTarget *primary,
 		return err;
 	if (step.changed)
 	{
-		hamon_managed_row(cluster_name, slot_name, for_node, true);
+		hamon_managed_row(cluster_name, primary_node_id, slot_name, for_node,
+						  true);
 		HamonCatalogWriteEvent(cluster_name, primary->node_name, "slot_created",
 							   psprintf("managed slot \"%s\" for standby \"%s\"",
 										slot_name, for_node));
@@ -604,8 +610,8 @@ hamon_review_slots_txn(void *arg)
 				SPI_processed > 0)
 				for_node = SPI_getvalue(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1);
-			err = hamon_create_managed(cluster_name, &step.target, slot_name,
-									   for_node ? for_node : "?");
+			err = hamon_create_managed(cluster_name, &step.target, node_id,
+									   slot_name, for_node ? for_node : "?");
 			if (err)
 				ereport(LOG,
 						(errmsg("pg_hamonitor could not create slot \"%s\" on node \"%s\": %s",
@@ -615,11 +621,11 @@ hamon_review_slots_txn(void *arg)
 		{
 			if (HamonTry(hamon_slot_step_drop, &step, &err))
 			{
-				hamon_managed_row(cluster_name, slot_name, NULL, false);
+				hamon_managed_row(cluster_name, node_id, slot_name, NULL, false);
 				if (step.changed)
 					HamonCatalogWriteEvent(cluster_name, node->node_name,
 										   "slot_dropped",
-										   psprintf("managed slot \"%s\": its standby is no longer registered",
+										   psprintf("managed slot \"%s\": no registered standby of this primary needs it",
 													slot_name));
 			}
 		}
@@ -699,7 +705,8 @@ HamonCreateManagedSlots(const char *cluster_name, const HamonTarget *primary,
 	{
 		char	   *node_name = SPI_getvalue(rows->vals[i], rows->tupdesc, 1);
 		char	   *slot_name = SPI_getvalue(rows->vals[i], rows->tupdesc, 2);
-		char	   *err = hamon_create_managed(cluster_name, primary, slot_name,
+		char	   *err = hamon_create_managed(cluster_name, primary,
+											   primary_node_id, slot_name,
 											   node_name);
 
 		if (err)
