@@ -251,7 +251,7 @@ static char *
 hamon_rejoin_steps(const HamonNodeView *old, const HamonNodeView *target)
 {
 	return psprintf("to rejoin \"%s\" as a standby of \"%s\": pg_ctl stop -m fast; "
-					"pg_rewind --target-pgdata=$PGDATA --source-server='%s'; "
+					"CHECKPOINT on the new primary; pg_rewind --target-pgdata=$PGDATA --source-server='%s'; "
 					"touch $PGDATA/standby.signal; set primary_conninfo to \"%s\" "
 					"and default_transaction_read_only = off in postgresql.auto.conf; "
 					"pg_ctl start. The witness lifts the fence once it sees the node as a standby.",
