@@ -489,12 +489,11 @@ BEGIN
     END IF;
 
     -- slots created on another node (an old primary) are not ours to
-    -- manage here, nor are slots gone from the primary: forget them
+    -- manage here: forget them.  (The primary's probed slots may not show
+    -- a slot created a moment ago, so absence from them proves nothing.)
     DELETE FROM hamonitor.managed_slot ms
      WHERE ms.cluster_name = slot_actions.cluster_name
-       AND (ms.on_node_id <> p.id
-            OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p.slots) e
-                            WHERE e->>'slot_name' = ms.slot_name));
+       AND ms.on_node_id <> p.id;
     -- our slots on the primary that no registered standby needs any more
     RETURN QUERY
     SELECT 'drop', p.id, ms.slot_name

@@ -88,7 +88,10 @@ typedef struct HamonCluster
 	bool		dirty;			/* the above changed, to be written */
 	char		last_reason[512];	/* last failover_blocked reason logged */
 	bool		deciding;		/* primary down: re-decide soon */
+	bool		touched;		/* a probe of a member finished this batch */
+	bool		slots_changed;	/* a member's slots, role or slot setting changed */
 	TimestampTz next_slot_review; /* slots.c */
+	List	   *members;		/* its HamonNodes (worker.c keeps it) */
 } HamonCluster;
 
 typedef struct HamonNode
@@ -149,6 +152,7 @@ typedef struct HamonNode
 	TimestampTz repointed_at;	/* repointed, not yet seen following */
 	TimestampTz fence_tried_at;
 	TimestampTz slot_set_at;	/* primary_slot_name last set (slots.c) */
+	uint32		slots_hash;		/* of what the slot review looks at */
 	bool		flags_dirty;	/* the flags above changed, to be written */
 
 	/* a finished probe waiting to be written */

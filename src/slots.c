@@ -442,8 +442,13 @@ hamonitor_advance_slot(PG_FUNCTION_ARGS)
  * Managed standby slots and alarms (the worker)
  * --------------------------------------------------------------------- */
 
-/* how often a cluster's slots are reviewed */
-#define HAMON_SLOT_REVIEW_MS 1000
+/*
+ * A cluster's slots are reviewed when a member's slots, role or slot
+ * setting changed, and anyway this often (for the time-based alarms)
+ */
+#define HAMON_SLOT_REVIEW_MS 10000
+/* but not more often than this */
+#define HAMON_SLOT_REVIEW_MIN_MS 500
 /* primary_slot_name is set at most this often on one standby */
 #define HAMON_SLOT_SET_RETRY_MS 10000
 
@@ -651,7 +656,8 @@ hamon_review_slots_txn(void *arg)
 
 /*
  * HamonReviewSlots
- *		At most once a second per cluster: refreshes slot alarms, and, with
+ *		When a member's slots changed (at most every 0.5 s), and every 10 s
+ *		anyway, per cluster: refreshes slot alarms, and, with
  *		pg_hamonitor.manage_standby_slots, creates, drops and assigns the
  *		managed standby slots.  Runs its own transaction.
  */
@@ -661,8 +667,12 @@ HamonReviewSlots(HamonCluster *cluster, List *nodes)
 	TimestampTz now = GetCurrentTimestamp();
 	HamonSlotReview review;
 
-	if (now < cluster->next_slot_review)
+	if (now < cluster->next_slot_review &&
+		(!cluster->slots_changed ||
+		 now < cluster->next_slot_review -
+		 (HAMON_SLOT_REVIEW_MS - HAMON_SLOT_REVIEW_MIN_MS) * INT64CONST(1000)))
 		return;
+	cluster->slots_changed = false;
 	cluster->next_slot_review = TimestampTzPlusMilliseconds(now,
 															HAMON_SLOT_REVIEW_MS);
 	review.cluster = cluster;

@@ -34,6 +34,8 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
+
 #include "state.h"
 
 static const char *const health_names[] = {"unknown", "up", "down"};
@@ -141,6 +143,28 @@ hamon_alive_signal(const HamonProbeResult *r)
 }
 
 /*
+ * The slot review (slots.c) runs when what it looks at changed: a node's
+ * slots, its role, or the slot its WAL receiver asks for.  A hash of them
+ * tells; a change marks the cluster.
+ */
+static void
+hamon_note_slot_inputs(HamonNode *node, const HamonProbeResult *r)
+{
+	uint32		h = hash_bytes((const unsigned char *) r->primary_slot_name,
+							   strlen(r->primary_slot_name));
+
+	if (r->slots_json)
+		h = hash_combine(h, hash_bytes((const unsigned char *) r->slots_json,
+									   strlen(r->slots_json)));
+	h = hash_combine(h, (uint32) node->role);
+	if (h != node->slots_hash)
+	{
+		node->slots_hash = h;
+		node->cluster->slots_changed = true;
+	}
+}
+
+/*
  * HamonApplyProbe
  *		Folds the node's finished probe into its health, role and failure
  *		count, appending an event (palloc'd in the current context) to
@@ -169,6 +193,7 @@ HamonApplyProbe(HamonNode *node, List **events)
 		node->replay_lsn = r->replay_lsn;
 		node->streaming = (strcmp(r->wal_receiver_status, "streaming") == 0);
 		node->read_only = r->read_only;
+		hamon_note_slot_inputs(node, r);
 		hamon_check_sysid(node, r, events);
 
 		if (old_health != HAMON_HEALTH_UP)

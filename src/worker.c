@@ -305,6 +305,7 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 		HamonCluster *cluster = palloc(sizeof(HamonCluster));
 
 		memcpy(cluster, row, sizeof(HamonCluster));
+		cluster->members = NIL;
 		if (old != NULL)
 		{
 			if (old->dirty)
@@ -364,6 +365,14 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 		nodes = lappend(nodes, node);
 	}
 
+	/* each cluster's members, for the per-cluster reviews */
+	foreach(lc, nodes)
+	{
+		HamonNode  *node = (HamonNode *) lfirst(lc);
+
+		node->cluster->members = lappend(node->cluster->members, node);
+	}
+
 	/* nodes no longer registered (or no longer ours) */
 	foreach(lc, worker.nodes)
 	{
@@ -378,6 +387,8 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 		}
 	}
 	list_free(worker.nodes);
+	foreach(lc, worker.clusters)
+		list_free(((HamonCluster *) lfirst(lc))->members);
 	list_free_deep(worker.clusters);
 	worker.nodes = nodes;
 	worker.clusters = clusters;
@@ -400,7 +411,6 @@ hamon_flush_results(void)
 	List	   *clusters = NIL;
 	List	   *flagged = NIL;
 	List	   *actions = NIL;
-	bool		deciding = false;
 	ListCell   *lc;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -412,6 +422,7 @@ hamon_flush_results(void)
 		if (!node->result_ready)
 			continue;
 		done = lappend(done, node);
+		node->cluster->touched = true;
 		if (HamonApplyProbe(node, &events) &&
 			node->health == HAMON_HEALTH_DOWN &&
 			old_role == HAMON_ROLE_PRIMARY)
@@ -428,13 +439,14 @@ hamon_flush_results(void)
 		}
 	}
 
+	/* review the clusters that heard something, or are deciding */
 	foreach(lc, worker.clusters)
-		deciding |= ((HamonCluster *) lfirst(lc))->deciding;
-	if (done != NIL || deciding)
 	{
-		foreach(lc, worker.clusters)
-			HamonReviewCluster((HamonCluster *) lfirst(lc), worker.nodes, now,
-							   &events, &actions);
+		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
+
+		if (cluster->touched || cluster->deciding)
+			HamonReviewCluster(cluster, cluster->members, now, &events,
+							   &actions);
 	}
 
 	foreach(lc, worker.clusters)
@@ -475,7 +487,7 @@ hamon_flush_results(void)
 	{
 		HamonPlannedAction *action = (HamonPlannedAction *) lfirst(lc);
 
-		if (HamonRunAction(action, worker.nodes))
+		if (HamonRunAction(action, action->cluster->members))
 		{
 			ListCell   *lc2;
 
@@ -492,10 +504,13 @@ hamon_flush_results(void)
 	}
 
 	/* slots: alarms, and the managed standby slots */
-	if (done != NIL)
+	foreach(lc, worker.clusters)
 	{
-		foreach(lc, worker.clusters)
-			HamonReviewSlots((HamonCluster *) lfirst(lc), worker.nodes);
+		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
+
+		if (cluster->touched)
+			HamonReviewSlots(cluster, cluster->members);
+		cluster->touched = false;
 	}
 
 	MemoryContextSwitchTo(oldcxt);
