@@ -1,0 +1,252 @@
+#!/usr/bin/perl
+#
+# probe_scale.pl - can one witness probe 1000 nodes every second?
+#
+# What it measures: one witness running pg_hamonitor at its default probe
+# settings (probe_interval 1s, probe_timeout 2s, connect_timeout 2s,
+# reconnect_backoff_max 10s) with 1000 registered nodes (--nodes):
+#   - 90 % are real: a primary and two streaming standbys on loopback, all
+#     three registered again and again, as "c<N>_primary", "c<N>_sb1" and
+#     "c<N>_sb2" of clusters c1, c2, ... (300 clusters for 1000 nodes), so
+#     every cluster is a real HA cluster the failover logic looks at;
+#   - 5 % are black-holed: a TCP listener that accepts and never answers
+#     (HamonTest::start_blackhole), each in a cluster of its own;
+#   - 5 % are refused: a port nobody listens on, each in a cluster of its own.
+# Settings besides the defaults, and why:
+#   pg_hamonitor.workers = 4           PGC_POSTMASTER; clusters are spread
+#                                      over the workers
+#   max_files_per_process = 4000       each libpq socket is an external FD,
+#                                      AcquireExternalFD allows about a third
+#                                      of this per process
+#   pg_hamonitor.manage_standby_slots = off
+#                                      300 clusters sharing the same three
+#                                      servers would each want their own slot
+#                                      name in the same standby's
+#                                      primary_slot_name: an artefact of this
+#                                      layout, not something to measure here
+#   max_connections = clusters + 100 on the monitored servers (one probe session
+#                                      per cluster on each server)
+# Once every real node is up, for --duration seconds (default 60) the script
+# samples every second, from outside:
+#   oldest_probe_age_up   max(clock_timestamp() - last_probe_at) over the
+#                         nodes that are up, from hamonitor.status
+#                         (target: under 2 probe intervals = 2 s)
+#   oldest_probe_age_all  the same over every node, the unreachable ones
+#                         included (they are retried with a backoff of up to
+#                         reconnect_backoff_max by design; informational)
+#   worker RSS            VmRSS (and RssAnon) of each 'pg_hamonitor worker'
+#                         process (target: <= 64 MB per worker)
+# and, from /proc/<pid>/stat utime+stime before and after, the CPU of the
+# workers (target: <= 10 % of one core, all workers together).
+#
+# How to run (as a non-root user, from a copy of the tree it can write; the
+# extension installed with make install):
+#   perl test/bench/probe_scale.pl [--nodes N] [--duration S] [--quick]
+#   --quick   50 nodes, 10 s (CI smoke)
+# or, as root, test/bench/run-all.sh (copies the tree, runs as postgres).
+# The open-files limit (ulimit -n) must exceed max_files_per_process; the
+# script prints it.
+#
+# Output: RESULT lines, e.g.
+#   RESULT probe_scale oldest_probe_age_up median=1.010s p95=1.100s max=1.200s n=60 target: max<=2s
+#
+# Copyright (c) 2026, pg_hamonitor developers
+
+use strict;
+use warnings;
+
+# 1000 probe connections need more than the usual soft limit of 1024 open
+# files (in the witness, and in the black-hole listener): raise it to the
+# hard limit (at most 65536) and start again
+BEGIN
+{
+	my $soft = `sh -c 'ulimit -Sn'`;
+	my $hard = `sh -c 'ulimit -Hn'`;
+	chomp($soft, $hard);
+	if (!$^C && !$ENV{HAMON_BENCH_NOFILE_RAISED}
+		&& $soft =~ /^\d+$/
+		&& $soft < 8192
+		&& ($hard eq 'unlimited' || $hard > $soft))
+	{
+		my $want = ($hard eq 'unlimited' || $hard > 65536) ? 65536 : $hard;
+		$ENV{HAMON_BENCH_NOFILE_RAISED} = 1;
+		exec('sh', '-c', 'ulimit -n "$1" && shift && exec "$@"',
+			'sh', $want, $^X, $0, @ARGV);
+	}
+}
+
+use FindBin;
+use lib $FindBin::RealBin;
+use lib "$FindBin::RealBin/../perl";
+use lib '/usr/lib/postgresql/15/lib/pgxs/src/test/perl';
+use HamonBench;
+use HamonTest;
+use HamonFailoverTest;
+
+use POSIX ();
+use Time::HiRes qw(time usleep);
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+
+my %opt = bench_options({ nodes => 1000, duration => 60, warmup_timeout => 180 },
+	'nodes=i', 'duration=f', 'warmup_timeout=f');
+if ($opt{quick})
+{
+	$opt{nodes}    = 50 unless defined $opt{given}{nodes};
+	$opt{duration} = 10 unless defined $opt{given}{duration};
+}
+
+my $script = 'probe_scale';
+
+my $nofile = `sh -c 'ulimit -n'`;
+chomp $nofile;
+say_out("# ulimit -n: $nofile");
+say_out("# WARNING: ulimit -n ($nofile) is below max_files_per_process (4000)")
+  if $nofile ne 'unlimited' && $nofile < 4000;
+
+# ---------------------------------------------------------------------
+# The monitored servers
+# ---------------------------------------------------------------------
+
+my $n_clusters = int($opt{nodes} * 0.9 / 3);
+$n_clusters = 1 if $n_clusters < 1;
+my $n_unreach = $opt{nodes} - 3 * $n_clusters;
+my $n_bh = int(($n_unreach + 1) / 2);
+my $n_rf = $n_unreach - $n_bh;
+my $max_conn = $n_clusters + 100;
+$max_conn = 200 if $max_conn < 200;
+
+my ($primary, $sb1, $sb2) =
+  bench_ha_cluster('primary', [ 'sb1', 'sb2' ], max_connections => $max_conn);
+
+my $bh = start_blackhole();
+my $rf_port = refused_port();
+
+my $witness = create_bench_witness(
+	'witness', extra_conf => q(
+pg_hamonitor.workers = 4
+max_files_per_process = 4000
+pg_hamonitor.manage_standby_slots = off
+));
+my $interval_ms = $witness->safe_psql('postgres',
+	"SELECT setting FROM pg_settings WHERE name = 'pg_hamonitor.probe_interval'");
+say_out(sprintf('# %d nodes: %d clusters of 3 real nodes, %d black-holed, %d refused; probe_interval %sms',
+	$opt{nodes}, $n_clusters, $n_bh, $n_rf, $interval_ms));
+
+my $t_reg = time();
+$witness->safe_psql(
+	'postgres', sprintf(
+		"SELECT count(hamonitor.register_node(format('c%%s_%%s', g, r.name), r.conninfo,
+		                                     format('c%%s', g)))
+		   FROM generate_series(1, %d) g,
+		        (VALUES (1, 'primary', %s), (2, 'sb1', %s), (3, 'sb2', %s)) r(o, name, conninfo)",
+		$n_clusters,
+		quote_literal($primary->connstr('postgres')),
+		quote_literal($sb1->connstr('postgres')),
+		quote_literal($sb2->connstr('postgres'))));
+$witness->safe_psql(
+	'postgres', sprintf(
+		"SELECT count(hamonitor.register_node(format('bh%%s', g),
+		                                     'host=127.0.0.1 port=%d dbname=postgres',
+		                                     format('bh%%s', g)))
+		   FROM generate_series(1, %d) g", $bh->{port}, $n_bh))
+  if $n_bh > 0;
+$witness->safe_psql(
+	'postgres', sprintf(
+		"SELECT count(hamonitor.register_node(format('rf%%s', g),
+		                                     'host=127.0.0.1 port=%d dbname=postgres',
+		                                     format('rf%%s', g)))
+		   FROM generate_series(1, %d) g", $rf_port, $n_rf))
+  if $n_rf > 0;
+my $registered = $witness->safe_psql('postgres', 'SELECT count(*) FROM hamonitor.node');
+die "registered $registered nodes, expected $opt{nodes}\n"
+  unless $registered == $opt{nodes};
+
+# warm-up: every real node up
+my $n_real = 3 * $n_clusters;
+poll_until($witness,
+	"SELECT count(*) = $n_real FROM hamonitor.status WHERE health = 'up'",
+	't', $opt{warmup_timeout})
+  or die "not all $n_real real nodes were up after $opt{warmup_timeout}s: "
+  . $witness->safe_psql('postgres',
+	"SELECT health || '=' || count(*) FROM hamonitor.status GROUP BY health")
+  . "\n";
+say_out(sprintf('# all %d real nodes up %.1fs after registration', $n_real,
+	time() - $t_reg));
+usleep(3_000_000);
+
+my @pids = split /\n/,
+  $witness->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_hamonitor worker' ORDER BY pid");
+die "no pg_hamonitor worker found in pg_stat_activity\n" unless @pids;
+say_out('# worker pids: ' . join(' ', @pids));
+
+# ---------------------------------------------------------------------
+# Measurement
+# ---------------------------------------------------------------------
+
+my (@age_up, @age_all, %rss_max, %anon_max);
+my %cpu0 = map { $_ => proc_cpu_seconds($_) } @pids;
+my $t0 = time();
+my $end = $t0 + $opt{duration};
+my ($min_up, $max_down) = (undef, 0);
+while (time() < $end)
+{
+	my $tick = time();
+	my $row = $witness->safe_psql(
+		'postgres',
+		"SELECT extract(epoch FROM max(clock_timestamp() - last_probe_at)
+		                          FILTER (WHERE health = 'up')),
+		        extract(epoch FROM max(clock_timestamp() - last_probe_at)),
+		        count(*) FILTER (WHERE health = 'up'),
+		        count(*) FILTER (WHERE last_probe_at IS NULL)
+		   FROM hamonitor.status");
+	my ($a_up, $a_all, $n_up, $never) = split /\|/, $row;
+	push @age_up,  $a_up  if $a_up ne '';
+	push @age_all, $a_all if $a_all ne '';
+	$min_up = $n_up if !defined $min_up || $n_up < $min_up;
+	foreach my $pid (@pids)
+	{
+		my ($rss, $anon) = proc_rss_kb($pid);
+		next unless defined $rss;
+		$rss_max{$pid}  = $rss  if !defined $rss_max{$pid}  || $rss > $rss_max{$pid};
+		$anon_max{$pid} = $anon if defined $anon && (!defined $anon_max{$pid} || $anon > $anon_max{$pid});
+	}
+	my $left = 1 - (time() - $tick);
+	usleep($left * 1e6) if $left > 0;
+}
+my $elapsed = time() - $t0;
+my %cpu1 = map { $_ => proc_cpu_seconds($_) } @pids;
+
+my @cpu_pct;
+my $cpu_total = 0;
+foreach my $pid (@pids)
+{
+	die "worker $pid exited during the measurement\n" unless defined $cpu1{$pid};
+	my $pct = 100 * ($cpu1{$pid} - $cpu0{$pid}) / $elapsed;
+	push @cpu_pct, $pct;
+	$cpu_total += $pct;
+	say_out(sprintf('# worker %d: cpu %.1f%% of one core, max VmRSS %.1f MB, max RssAnon %.1f MB',
+		$pid, $pct, ($rss_max{$pid} || 0) / 1024, ($anon_max{$pid} || 0) / 1024));
+}
+my $probes = $witness->safe_psql('postgres',
+	sprintf("SELECT count(*) FROM hamonitor.probe_history
+	          WHERE probed_at >= to_timestamp(%.6f) AND probed_at < to_timestamp(%.6f)",
+		$t0, $t0 + $elapsed));
+say_out(sprintf('# %.0fs measured: %d probes recorded (%.0f/s), fewest nodes up in a sample %d of %d real; %s',
+	$elapsed, $probes, $probes / $elapsed, $min_up, $n_real, machine_info()));
+
+my $limit = 2 * $interval_ms / 1000;
+bench_result($script, 'oldest_probe_age_up', \@age_up, max => $limit);
+bench_result($script, 'oldest_probe_age_all', \@age_all);
+bench_result($script, 'worker_cpu_pct_per_worker', \@cpu_pct, unit => '%');
+bench_result($script, 'worker_cpu_pct_total', [$cpu_total], unit => '%',
+	max => 10);
+bench_result($script, 'worker_vmrss_mb', [ map { $_ / 1024 } values %rss_max ],
+	unit => 'MB', max => 64);
+bench_result($script, 'worker_rssanon_mb',
+	[ map { $_ / 1024 } values %anon_max ], unit => 'MB');
+bench_count($script, 'real_nodes_not_up_in_some_sample', $n_real - $min_up,
+	target => 0);
+exit 0;
