@@ -105,8 +105,10 @@ CREATE TABLE hamonitor.probe_history (
 );
 -- one node's time range is an index range scan
 CREATE INDEX probe_history_node_time ON hamonitor.probe_history (node_id, probed_at);
--- the purge walks the oldest rows; a BRIN index suits append-only time
-CREATE INDEX probe_history_time ON hamonitor.probe_history USING brin (probed_at);
+-- the purge takes the oldest rows from the left end of this index: cheap
+-- whether there is much to purge or nothing (a BRIN index, or a generic
+-- plan that missed it, made an idle purge of 10M rows scan seconds long)
+CREATE INDEX probe_history_time ON hamonitor.probe_history (probed_at);
 
 -- Every health or role change and every decision, never updated.
 CREATE TABLE hamonitor.event (
@@ -505,11 +507,14 @@ BEGIN
                           AND n.node_name = ms.node_name
                           AND n.node_id <> p.id);
 
+    -- a slot for every other node, but an old primary (down, or back and
+    -- fenced): it cannot stream until it is rejoined as a standby, and a
+    -- slot for it would only hold WAL
     RETURN QUERY
     SELECT 'create', p.id, hamonitor.managed_slot_name(n.node_name)
       FROM hamonitor.node n JOIN hamonitor.node_state s USING (node_id)
      WHERE n.cluster_name = slot_actions.cluster_name AND n.node_id <> p.id
-       AND NOT s.sysid_mismatch
+       AND NOT s.sysid_mismatch AND s.role <> 'primary'
        AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p.slots) e
                         WHERE e->>'slot_name' = hamonitor.managed_slot_name(n.node_name));
 
@@ -622,12 +627,7 @@ SELECT n.cluster_name,
        s.needs_rejoin,
        -- two writable primaries in one cluster: shown, never as healthy
        (s.role = 'primary' AND s.health = 'up' AND NOT s.fenced
-        AND NOT s.sysid_mismatch
-        AND (SELECT count(*) FROM hamonitor.node bn
-               JOIN hamonitor.node_state bs USING (node_id)
-              WHERE bn.cluster_name = n.cluster_name
-                AND bs.role = 'primary' AND bs.health = 'up'
-                AND NOT bs.fenced AND NOT bs.sysid_mismatch) > 1)
+        AND NOT s.sysid_mismatch AND coalesce(w.writable, 0) > 1)
            AS split_brain,
        s.read_only,
        (SELECT string_agg(format('%s: %s', ss.slot_name, ss.alert), '; '
@@ -646,7 +646,15 @@ SELECT n.cluster_name,
        SELECT ps.current_lsn
          FROM hamonitor.cluster c
          JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
-        WHERE c.cluster_name = n.cluster_name) p ON true;
+        WHERE c.cluster_name = n.cluster_name) p ON true
+  -- writable primaries per cluster, counted once per cluster
+  LEFT JOIN (
+       SELECT wn.cluster_name, count(*) AS writable
+         FROM hamonitor.node wn
+         JOIN hamonitor.node_state ws USING (node_id)
+        WHERE ws.role = 'primary' AND ws.health = 'up'
+          AND NOT ws.fenced AND NOT ws.sysid_mismatch
+        GROUP BY wn.cluster_name) w ON w.cluster_name = n.cluster_name;
 
 CREATE VIEW hamonitor.lsn_history AS
 SELECT n.cluster_name,

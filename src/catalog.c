@@ -277,13 +277,12 @@ HamonCatalogLoadNodes(int worker_index, int nworkers, MemoryContext callercxt,
 
 /* state and history of one node's successful probe */
 static void
-hamon_write_probe_ok(HamonNode *node)
+hamon_write_probe_ok(HamonNode *node, HamonProbeResult *r)
 {
 	static Oid	types[] = {INT4OID, TEXTOID, TEXTOID, BOOLOID, INT8OID,
 		INT4OID, INT4OID, TIMESTAMPTZOID, FLOAT8OID, PG_LSNOID, PG_LSNOID,
 		PG_LSNOID, PG_LSNOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID,
 	TIMESTAMPTZOID, JSONBOID, BOOLOID, TEXTOID};
-	HamonProbeResult *r = &node->result;
 	Datum		values[lengthof(types)];
 	char		nulls[lengthof(types) + 1];
 	SPIPlanPtr	plan;
@@ -337,11 +336,10 @@ hamon_write_probe_ok(HamonNode *node)
 
 /* state of one node's failed probe: the last known LSNs are kept */
 static void
-hamon_write_probe_failed(HamonNode *node)
+hamon_write_probe_failed(HamonNode *node, HamonProbeResult *r)
 {
 	static Oid	types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID, INT4OID,
 	TEXTOID, TEXTOID};
-	HamonProbeResult *r = &node->result;
 	Datum		values[lengthof(types)];
 	char		nulls[lengthof(types) + 1];
 	SPIPlanPtr	plan;
@@ -367,12 +365,11 @@ hamon_write_probe_failed(HamonNode *node)
 
 /* one row of probe history, for success and failure alike */
 static void
-hamon_write_history(HamonNode *node)
+hamon_write_history(HamonNode *node, HamonRole role, HamonProbeResult *r)
 {
 	static Oid	types[] = {INT4OID, TIMESTAMPTZOID, BOOLOID, FLOAT8OID,
 		TEXTOID, INT4OID, PG_LSNOID, PG_LSNOID, PG_LSNOID, PG_LSNOID,
 	TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	HamonProbeResult *r = &node->result;
 	Datum		values[lengthof(types)];
 	char		nulls[lengthof(types) + 1];
 	SPIPlanPtr	plan;
@@ -391,7 +388,7 @@ hamon_write_history(HamonNode *node)
 	values[2] = BoolGetDatum(r->success);
 	values[3] = Float8GetDatum(r->latency_ms);
 	nulls[3] = r->success ? ' ' : 'n';
-	values[4] = CStringGetTextDatum(r->success ? HamonRoleName(node->role) : "");
+	values[4] = CStringGetTextDatum(r->success ? HamonRoleName(role) : "");
 	nulls[4] = r->success ? ' ' : 'n';
 	values[5] = Int32GetDatum(r->timeline);
 	nulls[5] = r->success ? ' ' : 'n';
@@ -508,7 +505,7 @@ HamonCatalogWriteEvent(const char *cluster_name, const char *node_name,
  * otherwise take the node row's lock after the state row's).
  */
 static List *
-hamon_lock_nodes(List *nodes, List *flagged)
+hamon_lock_nodes(List *records, List *flagged)
 {
 	List	   *ids = NIL;
 	List	   *locked = NIL;
@@ -520,8 +517,9 @@ hamon_lock_nodes(List *nodes, List *flagged)
 	uint64		i;
 	int			n = 0;
 
-	foreach(lc, nodes)
-		ids = list_append_unique_int(ids, ((HamonNode *) lfirst(lc))->node_id);
+	foreach(lc, records)
+		ids = list_append_unique_int(ids,
+									 ((HamonProbeRecord *) lfirst(lc))->node->node_id);
 	foreach(lc, flagged)
 		ids = list_append_unique_int(ids, ((HamonNode *) lfirst(lc))->node_id);
 	if (ids == NIL)
@@ -546,32 +544,32 @@ hamon_lock_nodes(List *nodes, List *flagged)
 
 /*
  * HamonCatalogWriteProbes
- *		Writes the finished probes of nodes (state and history), what
+ *		Writes a batch of probe records (state and history), what
  *		clusters have learnt (identifier, primary), the flags of the
  *		flagged nodes, and events.  Nodes unregistered meanwhile are
  *		skipped.  Runs inside HamonRunInTransaction.
  */
 void
-HamonCatalogWriteProbes(List *nodes, List *clusters, List *flagged,
+HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
 						List *events)
 {
-	List	   *locked = hamon_lock_nodes(nodes, flagged);
+	List	   *locked = hamon_lock_nodes(records, flagged);
 	ListCell   *lc;
 
 	foreach(lc, clusters)
 		hamon_write_cluster((HamonCluster *) lfirst(lc));
 
-	foreach(lc, nodes)
+	foreach(lc, records)
 	{
-		HamonNode  *node = (HamonNode *) lfirst(lc);
+		HamonProbeRecord *rec = (HamonProbeRecord *) lfirst(lc);
 
-		if (!list_member_int(locked, node->node_id))
+		if (!list_member_int(locked, rec->node->node_id))
 			continue;
-		if (node->result.success)
-			hamon_write_probe_ok(node);
+		if (rec->result.success)
+			hamon_write_probe_ok(rec->node, &rec->result);
 		else
-			hamon_write_probe_failed(node);
-		hamon_write_history(node);
+			hamon_write_probe_failed(rec->node, &rec->result);
+		hamon_write_history(rec->node, rec->role, &rec->result);
 	}
 
 	foreach(lc, flagged)

@@ -20,7 +20,7 @@ extern bool HamonRunInTransaction(void (*fn) (void *), void *arg,
 extern bool HamonExtensionExists(void);
 extern List *HamonCatalogLoadNodes(int worker_index, int nworkers,
 								   MemoryContext callercxt, List **clusters);
-extern void HamonCatalogWriteProbes(List *nodes, List *clusters,
+extern void HamonCatalogWriteProbes(List *records, List *clusters,
 									List *flagged, List *events);
 extern uint64 HamonCatalogPurgeHistory(void);
 extern int64 HamonCatalogWriteEvent(const char *cluster_name,

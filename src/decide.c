@@ -14,7 +14,9 @@
  *		(restart_grace when the outage came with a sign that its postmaster
  *		is alive: an orderly shutdown, a crash-restart, "starting up"), and
  *	 2. every reachable standby, probed since the outage began, says its
- *		WAL receiver is no longer streaming.  One standby still streaming
+ *		WAL receiver is no longer streaming.  (For HAMON_STREAMING_SETTLE_MS
+ *		after the outage, "still streaming" only means "look again": a
+ *		receiver takes a moment to notice its sender died.)  One standby still streaming
  *		means only the witness lost sight of the primary, or the primary
  *		merely stalls (a paused primary keeps its replication connections):
  *		nothing is promoted.  With no reachable standby there is no second
@@ -235,6 +237,17 @@ HamonDecideFailover(const HamonClusterView *cv, const HamonFailoverRules *rules,
 			snprintf(d->reason, sizeof(d->reason),
 					 "primary \"%s\" is down; waiting for a probe of standby \"%s\" taken since",
 					 p->node_name, s->node_name);
+			return;
+		}
+		if (s->streaming &&
+			s->last_seen - p->down_since < HAMON_STREAMING_SETTLE_MS * INT64CONST(1000))
+		{
+			/* its WAL receiver may not have noticed yet: look again soon */
+			d->verdict = HAMON_VERDICT_WAIT;
+			snprintf(d->reason, sizeof(d->reason),
+					 "primary \"%s\" is down; standby \"%s\" still streamed %d ms after, probing again",
+					 p->node_name, s->node_name,
+					 (int) ((s->last_seen - p->down_since) / 1000));
 			return;
 		}
 		if (s->streaming)

@@ -15,6 +15,13 @@
 
 #include "node.h"
 
+/*
+ * A standby probed this soon after the primary went down and still
+ * streaming may just not have noticed yet: the decision waits and looks
+ * again rather than calling it a partition.
+ */
+#define HAMON_STREAMING_SETTLE_MS 1000
+
 /* what the decision needs to know of one node */
 typedef struct HamonNodeView
 {

@@ -609,6 +609,10 @@ hamon_action_txn(void *arg)
 {
 	HamonActionRun *run = (HamonActionRun *) arg;
 
+	/* what the witness did must survive its crash (probe batches need not) */
+	if (SPI_execute("SET LOCAL synchronous_commit = on", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not set synchronous_commit");
+
 	if (run->action->kind == HAMON_ACT_FAILOVER)
 		hamon_run_failover(run);
 	else

@@ -160,6 +160,18 @@ typedef struct HamonNode
 	HamonProbeResult result;
 } HamonNode;
 
+/*
+ * A probe result awaiting its write: the worker folds results into node
+ * state at once but writes them in batches (catalog.c).  The node is the
+ * one probed; its state columns are written as they are at write time.
+ */
+typedef struct HamonProbeRecord
+{
+	HamonNode  *node;
+	HamonRole	role;			/* the role this probe saw */
+	HamonProbeResult result;
+} HamonProbeRecord;
+
 /* an event to be written with the next batch of results */
 typedef struct HamonEvent
 {

@@ -685,7 +685,8 @@ HamonReviewSlots(HamonCluster *cluster, List *nodes)
  * HamonCreateManagedSlots
  *		Right after a promotion, before the other standbys are repointed:
  *		creates on the new primary the slot of every other node of the
- *		cluster, so none of them falls off the WAL it still needs.  Physical
+ *		cluster but the old primary (which must be rejoined before it can
+ *		stream), so none of them falls off the WAL it still needs.  Physical
  *		slots reserve from the new primary's last checkpoint, which holds the
  *		WAL of any standby that can follow it at all.  Needs SPI connected.
  */
@@ -706,7 +707,8 @@ HamonCreateManagedSlots(const char *cluster_name, const HamonTarget *primary,
 	if (SPI_execute_with_args("SELECT n.node_name, hamonitor.managed_slot_name(n.node_name)"
 							  " FROM hamonitor.node n JOIN hamonitor.node_state s USING (node_id)"
 							  " WHERE n.cluster_name = $1 AND n.node_id <> $2"
-							  " AND NOT s.sysid_mismatch ORDER BY 1",
+							  " AND NOT s.sysid_mismatch AND s.role <> 'primary'"
+							  " ORDER BY 1",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the standbys of cluster \"%s\"", cluster_name);
 	rows = SPI_tuptable;

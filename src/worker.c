@@ -55,6 +55,8 @@
 
 /* how often an idle worker looks for the extension or the end of recovery */
 #define HAMON_IDLE_CHECK_MS 1000
+/* how long a plain probe result may wait to share a write transaction */
+#define HAMON_WRITE_DELAY_MS 100
 /* how often the history purge runs while it has nothing left to purge */
 #define HAMON_PURGE_INTERVAL_MS 10000
 
@@ -62,7 +64,11 @@ typedef struct HamonWorker
 {
 	int			index;
 	MemoryContext node_cxt;		/* nodes and clusters */
-	MemoryContext cycle_cxt;	/* probe results and events, reset per write */
+	MemoryContext cycle_cxt;	/* probe results, reset every round */
+	MemoryContext batch_cxt;	/* records and events, reset per write */
+	List	   *records;		/* HamonProbeRecords not yet written */
+	List	   *events;			/* HamonEvents not yet written */
+	TimestampTz records_since;	/* when the oldest of them came in */
 	List	   *nodes;
 	List	   *clusters;
 	bool		active;			/* nodes loaded and being probed */
@@ -82,7 +88,7 @@ static bool hamon_activate(void);
 static void hamon_deactivate(void);
 static void hamon_load_nodes(void *arg);
 static void hamon_merge_nodes(List *loaded, List *loaded_clusters);
-static void hamon_flush_results(void);
+static void hamon_flush_results(bool force);
 static void hamon_write_results(void *arg);
 static void hamon_purge(TimestampTz now);
 static void hamon_purge_txn(void *arg);
@@ -118,6 +124,16 @@ HamonWorkerMain(Datum main_arg)
 	worker.cycle_cxt = AllocSetContextCreate(TopMemoryContext,
 											 "pg_hamonitor cycle",
 											 ALLOCSET_DEFAULT_SIZES);
+	worker.batch_cxt = AllocSetContextCreate(TopMemoryContext,
+											 "pg_hamonitor batch",
+											 ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * A probe result lost in a witness crash is no loss: commits of the
+	 * probe batches need not wait for the WAL flush.  Promotions and other
+	 * actions set it back on for their own transactions.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	worker.wes_dirty = true;
 
 	ereport(LOG,
@@ -155,7 +171,7 @@ HamonWorkerMain(Datum main_arg)
 				HamonProbeTick((HamonNode *) lfirst(lc), now);
 			MemoryContextSwitchTo(oldcxt);
 		}
-		hamon_flush_results();
+		hamon_flush_results(false);
 		hamon_purge(now);
 
 		hamon_sync_wait_set();
@@ -182,7 +198,7 @@ HamonWorkerMain(Datum main_arg)
 				MemoryContextSwitchTo(oldcxt);
 			}
 		}
-		hamon_flush_results();
+		hamon_flush_results(false);
 	}
 }
 
@@ -223,6 +239,9 @@ hamon_activate(void)
 	{
 		bool		loaded = false;
 
+		/* what was probed is written before nodes may go away */
+		if (worker.active)
+			hamon_flush_results(true);
 		worker.registry_generation = generation;
 		worker.reload = false;
 		if (!HamonRunInTransaction(hamon_load_nodes, &loaded,
@@ -245,6 +264,10 @@ hamon_deactivate(void)
 
 	foreach(lc, worker.nodes)
 		HamonProbeStop((HamonNode *) lfirst(lc));
+	worker.records = NIL;
+	worker.events = NIL;
+	worker.records_since = 0;
+	MemoryContextReset(worker.batch_cxt);
 	MemoryContextReset(worker.node_cxt);
 	MemoryContextReset(worker.cycle_cxt);
 	worker.nodes = NIL;
@@ -396,18 +419,20 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 }
 
 /*
- * Folds every finished probe into its node's state, reviews the clusters
- * (failover decisions, fencing), writes the lot in one transaction, then
- * runs the actions the review planned.  A primary that has just gone down
+ * Folds every finished probe into its node's state at once and reviews
+ * the clusters that heard something (failover decisions, fencing); then
+ * writes the batch in one transaction, runs the actions the review
+ * planned, and reviews slots.  Plain results wait up to
+ * HAMON_WRITE_DELAY_MS to share a transaction; anything that matters (an
+ * event, a change of primary or flags, an action) is written at once, as
+ * is everything when force is set.  A primary that has just gone down
  * makes the other nodes of its cluster be probed at once: their view is
  * what tells a dead primary from a witness that merely lost sight of it.
  */
 static void
-hamon_flush_results(void)
+hamon_flush_results(bool force)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
-	List	   *done = NIL;
-	List	   *events = NIL;
+	MemoryContext oldcxt = MemoryContextSwitchTo(worker.batch_cxt);
 	List	   *clusters = NIL;
 	List	   *flagged = NIL;
 	List	   *actions = NIL;
@@ -418,25 +443,33 @@ hamon_flush_results(void)
 	{
 		HamonNode  *node = (HamonNode *) lfirst(lc);
 		HamonRole	old_role = node->role;
+		HamonProbeRecord *rec;
 
 		if (!node->result_ready)
 			continue;
-		done = lappend(done, node);
 		node->cluster->touched = true;
-		if (HamonApplyProbe(node, &events) &&
+		if (HamonApplyProbe(node, &worker.events) &&
 			node->health == HAMON_HEALTH_DOWN &&
 			old_role == HAMON_ROLE_PRIMARY)
 		{
 			ListCell   *lc2;
 
-			foreach(lc2, worker.nodes)
-			{
-				HamonNode  *peer = (HamonNode *) lfirst(lc2);
-
-				if (peer->cluster == node->cluster && peer != node)
-					HamonProbeNow(peer, now);
-			}
+			foreach(lc2, node->cluster->members)
+				if (lfirst(lc2) != node)
+					HamonProbeNow((HamonNode *) lfirst(lc2), now);
 		}
+
+		/* keep the result for the write; the node may probe again */
+		rec = palloc(sizeof(HamonProbeRecord));
+		rec->node = node;
+		rec->role = node->role;
+		rec->result = node->result;
+		if (node->result.slots_json)
+			rec->result.slots_json = pstrdup(node->result.slots_json);
+		worker.records = lappend(worker.records, rec);
+		if (worker.records_since == 0)
+			worker.records_since = now;
+		node->result_ready = false;
 	}
 
 	/* review the clusters that heard something, or are deciding */
@@ -445,14 +478,8 @@ hamon_flush_results(void)
 		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
 
 		if (cluster->touched || cluster->deciding)
-			HamonReviewCluster(cluster, cluster->members, now, &events,
-							   &actions);
-	}
-
-	foreach(lc, worker.clusters)
-	{
-		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
-
+			HamonReviewCluster(cluster, cluster->members, now,
+							   &worker.events, &actions);
 		if (cluster->dirty)
 			clusters = lappend(clusters, cluster);
 	}
@@ -464,24 +491,31 @@ hamon_flush_results(void)
 			flagged = lappend(flagged, node);
 	}
 
-	if (done != NIL || events != NIL || clusters != NIL || flagged != NIL)
-	{
-		List	   *args = list_make4(done, clusters, flagged, events);
+	if (worker.events != NIL || actions != NIL || clusters != NIL ||
+		flagged != NIL)
+		force = true;
+	if (worker.records == NIL && !force)
+		goto out;
+	if (!force && now - worker.records_since <
+		HAMON_WRITE_DELAY_MS * INT64CONST(1000))
+		goto out;
 
-		if (HamonRunInTransaction(hamon_write_results, args,
-								  "write probe results"))
-		{
-			foreach(lc, clusters)
-				((HamonCluster *) lfirst(lc))->dirty = false;
-		}
-		else
-		{
-			/* perhaps the extension is gone: look again */
-			worker.reload = true;
-		}
-		foreach(lc, done)
-			((HamonNode *) lfirst(lc))->result_ready = false;
+	if (HamonRunInTransaction(hamon_write_results,
+							  list_make4(worker.records, clusters, flagged,
+										 worker.events),
+							  "write probe results"))
+	{
+		foreach(lc, clusters)
+			((HamonCluster *) lfirst(lc))->dirty = false;
 	}
+	else
+	{
+		/* perhaps the extension is gone: look again */
+		worker.reload = true;
+	}
+	worker.records = NIL;
+	worker.events = NIL;
+	worker.records_since = 0;
 
 	foreach(lc, actions)
 	{
@@ -493,17 +527,12 @@ hamon_flush_results(void)
 
 			/* the catalog has the new primary: reload, and look again now */
 			worker.reload = true;
-			foreach(lc2, worker.nodes)
-			{
-				HamonNode  *peer = (HamonNode *) lfirst(lc2);
-
-				if (peer->cluster == action->cluster)
-					HamonProbeNow(peer, GetCurrentTimestamp());
-			}
+			foreach(lc2, action->cluster->members)
+				HamonProbeNow((HamonNode *) lfirst(lc2), GetCurrentTimestamp());
 		}
 	}
 
-	/* slots: alarms, and the managed standby slots */
+	/* slots: alarms, and the managed standby slots, from what was written */
 	foreach(lc, worker.clusters)
 	{
 		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
@@ -513,6 +542,12 @@ hamon_flush_results(void)
 		cluster->touched = false;
 	}
 
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(worker.batch_cxt);
+	MemoryContextReset(worker.cycle_cxt);
+	return;
+
+out:
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(worker.cycle_cxt);
 }
@@ -640,6 +675,10 @@ hamon_next_timeout(TimestampTz now)
 		if (t < next)
 			next = t;
 	}
+	/* results waiting to be written */
+	if (worker.records_since != 0)
+		next = Min(next, TimestampTzPlusMilliseconds(worker.records_since,
+													 HAMON_WRITE_DELAY_MS));
 	/* a cluster whose primary is down is decided on again soon */
 	foreach(lc, worker.clusters)
 		if (((HamonCluster *) lfirst(lc))->deciding)
