@@ -27,6 +27,7 @@
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/snapmgr.h"
@@ -44,7 +45,6 @@ static SPIPlanPtr plan_history = NULL;
 static SPIPlanPtr plan_cluster_sysid = NULL;
 static SPIPlanPtr plan_event = NULL;
 static SPIPlanPtr plan_node_flags = NULL;
-static SPIPlanPtr plan_purge = NULL;
 
 /*
  * HamonRunInTransaction
@@ -275,37 +275,96 @@ HamonCatalogLoadNodes(int worker_index, int nworkers, MemoryContext callercxt,
 #define TEXT_DATUM(s, i) \
 	(nulls[i] = (s)[0] == '\0' ? 'n' : ' ', CStringGetTextDatum(s))
 
-/* state and history of one node's successful probe */
-static void
-hamon_write_probe_ok(HamonNode *node, HamonProbeResult *r)
+/*
+ * Probe results are written a batch at a time: each statement takes one
+ * array per column and unnests them, so a batch of a hundred results costs
+ * three statements, not two hundred.  A HamonBatch gathers the columns.
+ */
+typedef struct HamonBatch
 {
-	static Oid	types[] = {INT4OID, TEXTOID, TEXTOID, BOOLOID, INT8OID,
-		INT4OID, INT4OID, TIMESTAMPTZOID, FLOAT8OID, PG_LSNOID, PG_LSNOID,
-		PG_LSNOID, PG_LSNOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID,
-	TIMESTAMPTZOID, JSONBOID, BOOLOID, TEXTOID};
-	Datum		values[lengthof(types)];
-	char		nulls[lengthof(types) + 1];
-	SPIPlanPtr	plan;
+	int			ncols;
+	int			nrows;
+	int			cap;
+	const Oid  *types;			/* element types */
+	Datum	  **values;			/* [col][row] */
+	bool	  **nulls;
+} HamonBatch;
+
+static void
+hamon_batch_init(HamonBatch *b, const Oid *types, int ncols, int cap)
+{
+	int			i;
+
+	b->ncols = ncols;
+	b->nrows = 0;
+	b->cap = Max(cap, 1);
+	b->types = types;
+	b->values = palloc(sizeof(Datum *) * ncols);
+	b->nulls = palloc(sizeof(bool *) * ncols);
+	for (i = 0; i < ncols; i++)
+	{
+		b->values[i] = palloc(sizeof(Datum) * b->cap);
+		b->nulls[i] = palloc(sizeof(bool) * b->cap);
+	}
+}
+
+/* adds a row; nulls as SPI has them ('n' for NULL) */
+static void
+hamon_batch_add(HamonBatch *b, const Datum *values, const char *nulls)
+{
+	int			i;
+
+	Assert(b->nrows < b->cap);
+	for (i = 0; i < b->ncols; i++)
+	{
+		b->values[i][b->nrows] = values[i];
+		b->nulls[i][b->nrows] = (nulls[i] == 'n');
+	}
+	b->nrows++;
+}
+
+/* runs sql, whose $1..$n are the columns as arrays, prepared once */
+static void
+hamon_batch_execute(HamonBatch *b, SPIPlanPtr *plan, const char *sql,
+					int expected)
+{
+	Oid		   *argtypes = palloc(sizeof(Oid) * b->ncols);
+	Datum	   *args = palloc(sizeof(Datum) * b->ncols);
+	int			dims[1] = {b->nrows};
+	int			lbs[1] = {1};
+	int			i;
+
+	if (b->nrows == 0)
+		return;
+	for (i = 0; i < b->ncols; i++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		argtypes[i] = get_array_type(b->types[i]);
+		get_typlenbyvalalign(b->types[i], &typlen, &typbyval, &typalign);
+		args[i] = PointerGetDatum(construct_md_array(b->values[i], b->nulls[i],
+													 1, dims, lbs, b->types[i],
+													 typlen, typbyval, typalign));
+	}
+	hamon_execute(hamon_prepare(plan, sql, b->ncols, argtypes), args, NULL,
+				  expected);
+}
+
+/* state columns of a successful probe */
+static const Oid probe_ok_types[] = {INT4OID, TEXTOID, TEXTOID, BOOLOID,
+	INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID, FLOAT8OID, PG_LSNOID, PG_LSNOID,
+	PG_LSNOID, PG_LSNOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID,
+TIMESTAMPTZOID, JSONBOID, BOOLOID, TEXTOID};
+
+static void
+hamon_add_probe_ok(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
+{
+	Datum		values[lengthof(probe_ok_types)];
+	char		nulls[lengthof(probe_ok_types)];
 
 	memset(nulls, ' ', sizeof(nulls));
-	plan = hamon_prepare(&plan_probe_ok,
-						 "UPDATE hamonitor.node_state SET"
-						 " health_changed_at = CASE WHEN health = $2"
-						 "   THEN health_changed_at ELSE $8 END,"
-						 " health = $2, role = $3, sysid_mismatch = $4,"
-						 " system_identifier = $5, timeline = $6,"
-						 " server_version = $7, last_probe_at = $8,"
-						 " last_seen = $8, latency_ms = $9,"
-						 " consecutive_failures = 0,"
-						 " current_lsn = $10, flush_lsn = $11,"
-						 " receive_lsn = $12, replay_lsn = $13,"
-						 " last_replay_at = $14, wal_receiver_status = $15,"
-						 " upstream_host = $16, upstream_port = $17,"
-						 " last_wal_receipt_at = $18, slots = $19,"
-						 " read_only = $20, primary_slot_name = $21"
-						 " WHERE node_id = $1",
-						 lengthof(types), types);
-
 	values[0] = Int32GetDatum(node->node_id);
 	values[1] = CStringGetTextDatum(HamonHealthName(node->health));
 	values[2] = CStringGetTextDatum(HamonRoleName(node->role));
@@ -331,58 +390,92 @@ hamon_write_probe_ok(HamonNode *node, HamonProbeResult *r)
 	nulls[18] = r->slots_json ? ' ' : 'n';
 	values[19] = BoolGetDatum(r->read_only);
 	values[20] = TEXT_DATUM(r->primary_slot_name, 20);
-	hamon_execute(plan, values, nulls, SPI_OK_UPDATE);
+	hamon_batch_add(b, values, nulls);
 }
 
-/* state of one node's failed probe: the last known LSNs are kept */
 static void
-hamon_write_probe_failed(HamonNode *node, HamonProbeResult *r)
+hamon_write_probes_ok(HamonBatch *b)
 {
-	static Oid	types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID, INT4OID,
-	TEXTOID, TEXTOID};
-	Datum		values[lengthof(types)];
-	char		nulls[lengthof(types) + 1];
-	SPIPlanPtr	plan;
+	hamon_batch_execute(b, &plan_probe_ok,
+						"UPDATE hamonitor.node_state s SET"
+						" health_changed_at = CASE WHEN s.health = u.health"
+						"   THEN s.health_changed_at ELSE u.probed_at END,"
+						" health = u.health, role = u.role,"
+						" sysid_mismatch = u.sysid_mismatch,"
+						" system_identifier = u.system_identifier,"
+						" timeline = u.timeline, server_version = u.server_version,"
+						" last_probe_at = u.probed_at, last_seen = u.probed_at,"
+						" latency_ms = u.latency_ms, consecutive_failures = 0,"
+						" current_lsn = u.current_lsn, flush_lsn = u.flush_lsn,"
+						" receive_lsn = u.receive_lsn, replay_lsn = u.replay_lsn,"
+						" last_replay_at = u.last_replay_at,"
+						" wal_receiver_status = u.wal_receiver_status,"
+						" upstream_host = u.upstream_host,"
+						" upstream_port = u.upstream_port,"
+						" last_wal_receipt_at = u.last_wal_receipt_at,"
+						" slots = u.slots, read_only = u.read_only,"
+						" primary_slot_name = u.primary_slot_name"
+						" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+						"  $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+						" AS u(node_id, health, role, sysid_mismatch,"
+						"  system_identifier, timeline, server_version, probed_at,"
+						"  latency_ms, current_lsn, flush_lsn, receive_lsn,"
+						"  replay_lsn, last_replay_at, wal_receiver_status,"
+						"  upstream_host, upstream_port, last_wal_receipt_at,"
+						"  slots, read_only, primary_slot_name)"
+						" WHERE s.node_id = u.node_id",
+						SPI_OK_UPDATE);
+}
+
+/* state columns of a failed probe: the last known LSNs are kept */
+static const Oid probe_failed_types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID,
+INT4OID, TEXTOID, TEXTOID};
+
+static void
+hamon_add_probe_failed(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
+{
+	Datum		values[lengthof(probe_failed_types)];
+	char		nulls[lengthof(probe_failed_types)];
 
 	memset(nulls, ' ', sizeof(nulls));
-	plan = hamon_prepare(&plan_probe_failed,
-						 "UPDATE hamonitor.node_state SET"
-						 " health_changed_at = CASE WHEN health = $2"
-						 "   THEN health_changed_at ELSE $3 END,"
-						 " health = $2, last_probe_at = $3,"
-						 " consecutive_failures = $4,"
-						 " last_error_sqlstate = $5, last_error = $6"
-						 " WHERE node_id = $1",
-						 lengthof(types), types);
 	values[0] = Int32GetDatum(node->node_id);
 	values[1] = CStringGetTextDatum(HamonHealthName(node->health));
 	values[2] = TimestampTzGetDatum(r->probed_at);
 	values[3] = Int32GetDatum(node->consecutive_failures);
 	values[4] = CStringGetTextDatum(r->error_sqlstate);
 	values[5] = CStringGetTextDatum(r->error);
-	hamon_execute(plan, values, nulls, SPI_OK_UPDATE);
+	hamon_batch_add(b, values, nulls);
 }
 
-/* one row of probe history, for success and failure alike */
 static void
-hamon_write_history(HamonNode *node, HamonRole role, HamonProbeResult *r)
+hamon_write_probes_failed(HamonBatch *b)
 {
-	static Oid	types[] = {INT4OID, TIMESTAMPTZOID, BOOLOID, FLOAT8OID,
-		TEXTOID, INT4OID, PG_LSNOID, PG_LSNOID, PG_LSNOID, PG_LSNOID,
-	TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		values[lengthof(types)];
-	char		nulls[lengthof(types) + 1];
-	SPIPlanPtr	plan;
+	hamon_batch_execute(b, &plan_probe_failed,
+						"UPDATE hamonitor.node_state s SET"
+						" health_changed_at = CASE WHEN s.health = u.health"
+						"   THEN s.health_changed_at ELSE u.probed_at END,"
+						" health = u.health, last_probe_at = u.probed_at,"
+						" consecutive_failures = u.failures,"
+						" last_error_sqlstate = u.sqlstate, last_error = u.error"
+						" FROM unnest($1, $2, $3, $4, $5, $6)"
+						" AS u(node_id, health, probed_at, failures, sqlstate, error)"
+						" WHERE s.node_id = u.node_id",
+						SPI_OK_UPDATE);
+}
+
+/* history columns, for success and failure alike */
+static const Oid history_types[] = {INT4OID, TIMESTAMPTZOID, BOOLOID,
+	FLOAT8OID, TEXTOID, INT4OID, PG_LSNOID, PG_LSNOID, PG_LSNOID, PG_LSNOID,
+TIMESTAMPTZOID, TEXTOID, TEXTOID};
+
+static void
+hamon_add_history(HamonBatch *b, HamonNode *node, HamonRole role,
+				  HamonProbeResult *r)
+{
+	Datum		values[lengthof(history_types)];
+	char		nulls[lengthof(history_types)];
 
 	memset(nulls, ' ', sizeof(nulls));
-	plan = hamon_prepare(&plan_history,
-						 "INSERT INTO hamonitor.probe_history"
-						 " (node_id, probed_at, success, latency_ms, role,"
-						 "  timeline, current_lsn, flush_lsn, receive_lsn,"
-						 "  replay_lsn, last_replay_at, error_sqlstate, error)"
-						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-						 "  $11, $12, $13)",
-						 lengthof(types), types);
 	values[0] = Int32GetDatum(node->node_id);
 	values[1] = TimestampTzGetDatum(r->probed_at);
 	values[2] = BoolGetDatum(r->success);
@@ -399,7 +492,20 @@ hamon_write_history(HamonNode *node, HamonRole role, HamonProbeResult *r)
 	values[10] = TS_DATUM(r->last_replay_at, 10);
 	values[11] = TEXT_DATUM(r->error_sqlstate, 11);
 	values[12] = TEXT_DATUM(r->error, 12);
-	hamon_execute(plan, values, nulls, SPI_OK_INSERT);
+	hamon_batch_add(b, values, nulls);
+}
+
+static void
+hamon_write_history(HamonBatch *b)
+{
+	hamon_batch_execute(b, &plan_history,
+						"INSERT INTO hamonitor.probe_history"
+						" (node_id, probed_at, success, latency_ms, role,"
+						"  timeline, current_lsn, flush_lsn, receive_lsn,"
+						"  replay_lsn, last_replay_at, error_sqlstate, error)"
+						" SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8,"
+						"  $9, $10, $11, $12, $13)",
+						SPI_OK_INSERT);
 }
 
 /* records what the worker learnt of a cluster: identifier, primary */
@@ -554,23 +660,46 @@ HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
 						List *events)
 {
 	List	   *locked = hamon_lock_nodes(records, flagged);
+	List	   *stated = NIL;
+	HamonBatch	history;
+	HamonBatch	ok;
+	HamonBatch	failed;
 	ListCell   *lc;
+	int			n;
+	int			i;
 
 	foreach(lc, clusters)
 		hamon_write_cluster((HamonCluster *) lfirst(lc));
 
+	/* every record makes history; a node's state comes from its last one */
+	n = list_length(records);
+	hamon_batch_init(&history, history_types, lengthof(history_types), n);
+	hamon_batch_init(&ok, probe_ok_types, lengthof(probe_ok_types), n);
+	hamon_batch_init(&failed, probe_failed_types, lengthof(probe_failed_types), n);
+	for (i = n - 1; i >= 0; i--)
+	{
+		HamonProbeRecord *rec = (HamonProbeRecord *) list_nth(records, i);
+		int			node_id = rec->node->node_id;
+
+		if (!list_member_int(locked, node_id) ||
+			list_member_int(stated, node_id))
+			continue;
+		stated = lappend_int(stated, node_id);
+		if (rec->result.success)
+			hamon_add_probe_ok(&ok, rec->node, &rec->result);
+		else
+			hamon_add_probe_failed(&failed, rec->node, &rec->result);
+	}
 	foreach(lc, records)
 	{
 		HamonProbeRecord *rec = (HamonProbeRecord *) lfirst(lc);
 
-		if (!list_member_int(locked, rec->node->node_id))
-			continue;
-		if (rec->result.success)
-			hamon_write_probe_ok(rec->node, &rec->result);
-		else
-			hamon_write_probe_failed(rec->node, &rec->result);
-		hamon_write_history(rec->node, rec->role, &rec->result);
+		if (list_member_int(locked, rec->node->node_id))
+			hamon_add_history(&history, rec->node, rec->role, &rec->result);
 	}
+	hamon_write_probes_ok(&ok);
+	hamon_write_probes_failed(&failed);
+	hamon_write_history(&history);
 
 	foreach(lc, flagged)
 	{
@@ -668,18 +797,21 @@ HamonCatalogPromoted(const char *cluster_name, int node_id, int timeline)
 uint64
 HamonCatalogPurgeHistory(void)
 {
-	static Oid	types[] = {INT4OID, INT4OID};
+	Oid			types[] = {INT4OID, INT4OID};
 	Datum		values[2];
-	SPIPlanPtr	plan;
 
-	plan = hamon_prepare(&plan_purge,
-						 "DELETE FROM hamonitor.probe_history WHERE ctid = ANY"
-						 " (ARRAY(SELECT ctid FROM hamonitor.probe_history"
-						 "   WHERE probed_at < now() - $1 * interval '1 minute'"
-						 "   LIMIT $2))",
-						 2, types);
+	/*
+	 * Planned afresh each time, with the values: a generic plan does not
+	 * know the cutoff leaves nothing to purge, and may scan the whole table
+	 * (seconds at ten million rows) instead of descending the index once.
+	 */
 	values[0] = Int32GetDatum(hamon_history_retention);
 	values[1] = Int32GetDatum(hamon_history_purge_batch);
-	hamon_execute(plan, values, NULL, SPI_OK_DELETE);
+	if (SPI_execute_with_args("DELETE FROM hamonitor.probe_history WHERE ctid = ANY"
+							  " (ARRAY(SELECT ctid FROM hamonitor.probe_history"
+							  "   WHERE probed_at < now() - $1 * interval '1 minute'"
+							  "   ORDER BY probed_at LIMIT $2))",
+							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not purge the probe history");
 	return SPI_processed;
 }
