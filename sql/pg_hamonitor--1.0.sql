@@ -87,9 +87,11 @@ CREATE TABLE hamonitor.node_state (
 );
 
 -- Every probe of every node, kept for pg_hamonitor.history_retention.
+-- No foreign key: its check would run a query per row, the bulk of the
+-- cost of writing history; the worker locks the node rows of each batch
+-- and skips nodes gone, and unregister_node deletes a node's history.
 CREATE TABLE hamonitor.probe_history (
-    node_id        integer NOT NULL
-                   REFERENCES hamonitor.node ON DELETE CASCADE,
+    node_id        integer NOT NULL,
     probed_at      timestamptz NOT NULL,
     success        boolean NOT NULL,
     latency_ms     double precision,
@@ -293,6 +295,7 @@ DECLARE
     id integer := hamonitor.node_id(unregister_node.node_name,
                                     unregister_node.cluster_name);
 BEGIN
+    DELETE FROM hamonitor.probe_history WHERE node_id = id;
     DELETE FROM hamonitor.node WHERE node_id = id;
     -- a cluster with no node left is forgotten, with its system identifier
     DELETE FROM hamonitor.cluster c

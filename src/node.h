@@ -109,6 +109,7 @@ typedef struct HamonNode
 	PGconn	   *conn;
 	HamonConnState conn_state;
 	pgsocket	sock;			/* libpq's socket, PGINVALID_SOCKET if none */
+	unsigned long sock_ino;		/* its inode: a reused number is another socket */
 	uint32		wait_events;	/* WL_SOCKET_* wanted now, 0 for none */
 	/* how the worker's wait set holds the node (worker.c) */
 	pgsocket	reg_sock;
@@ -153,6 +154,7 @@ typedef struct HamonNode
 	TimestampTz fence_tried_at;
 	TimestampTz slot_set_at;	/* primary_slot_name last set (slots.c) */
 	uint32		slots_hash;		/* of what the slot review looks at */
+	bool		has_slots;		/* its last probe listed replication slots */
 	bool		flags_dirty;	/* the flags above changed, to be written */
 
 	/* a finished probe waiting to be written */

@@ -30,6 +30,8 @@
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
+
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
@@ -85,6 +87,7 @@ static void hamon_probe_failed_conn(HamonNode *node, TimestampTz now,
 static void hamon_parse_row(HamonNode *node, PGresult *res);
 static void hamon_notice_receiver(void *arg, const PGresult *res);
 static void hamon_close(HamonNode *node);
+static void hamon_note_socket(HamonNode *node);
 
 /*
  * HamonProbeTick
@@ -192,6 +195,26 @@ HamonProbeStop(HamonNode *node)
 	hamon_close(node);
 }
 
+/*
+ * Records libpq's current socket; marks it for registration if it is not
+ * the one the worker's wait set holds (another number, or the same number
+ * reused by a new socket: another inode).
+ */
+static void
+hamon_note_socket(HamonNode *node)
+{
+	pgsocket	sock = PQsocket(node->conn);
+	struct stat st;
+	ino_t		ino = 0;
+
+	if (sock != PGINVALID_SOCKET && fstat(sock, &st) == 0)
+		ino = st.st_ino;
+	if (sock != node->sock || ino != node->sock_ino)
+		node->sock_dirty = true;
+	node->sock = sock;
+	node->sock_ino = ino;
+}
+
 static void
 hamon_close(HamonNode *node)
 {
@@ -231,8 +254,8 @@ hamon_start_connect(HamonNode *node, TimestampTz now)
 	node->conn_state = HAMON_CONN_CONNECTING;
 	node->deadline = TimestampTzPlusMilliseconds(now, hamon_connect_timeout);
 	/* libpq's first step is always to wait until the socket is writable */
-	node->sock = PQsocket(node->conn);
-	node->sock_dirty = true;
+	node->sock = PGINVALID_SOCKET;
+	hamon_note_socket(node);
 	node->wait_events = WL_SOCKET_WRITEABLE;
 }
 
@@ -259,10 +282,9 @@ hamon_continue_connect(HamonNode *node, TimestampTz now)
 	}
 	/*
 	 * libpq may have moved on to another address (or dropped SSL) with a
-	 * new socket, perhaps under the old number: register it again
+	 * new socket, perhaps under the old number: the inode tells
 	 */
-	node->sock = PQsocket(node->conn);
-	node->sock_dirty = true;
+	hamon_note_socket(node);
 }
 
 static void

@@ -667,6 +667,18 @@ HamonReviewSlots(HamonCluster *cluster, List *nodes)
 	TimestampTz now = GetCurrentTimestamp();
 	HamonSlotReview review;
 
+	/* nothing to alarm about nor to manage: skip the transaction */
+	if (!cluster->slots_changed &&
+		(list_length(nodes) < 2 || !hamon_manage_standby_slots))
+	{
+		ListCell   *lc;
+		bool		any_slots = false;
+
+		foreach(lc, nodes)
+			any_slots |= ((HamonNode *) lfirst(lc))->has_slots;
+		if (!any_slots)
+			return;
+	}
 	if (now < cluster->next_slot_review &&
 		(!cluster->slots_changed ||
 		 now < cluster->next_slot_review -

@@ -157,6 +157,7 @@ hamon_note_slot_inputs(HamonNode *node, const HamonProbeResult *r)
 		h = hash_combine(h, hash_bytes((const unsigned char *) r->slots_json,
 									   strlen(r->slots_json)));
 	h = hash_combine(h, (uint32) node->role);
+	node->has_slots = (r->slots_json != NULL);
 	if (h != node->slots_hash)
 	{
 		node->slots_hash = h;

@@ -15,9 +15,11 @@
  *	 -> write state, history and events in one transaction (catalog.c)
  *	 -> wait for the next socket, deadline or latch.
  *
- * The wait set is rebuilt only when a socket comes or goes (epoll cannot
- * drop one in PG15, and forgets a closed one by itself); a change of what
- * we wait for on a socket is a ModifyWaitEvent.
+ * The wait set is built with slack: a new socket is added to it, a closed
+ * one just forgotten (epoll drops a closed descriptor by itself, and PG15
+ * cannot remove an entry), and it is rebuilt only when the slack runs out
+ * or nodes come and go.  A change of what we wait for on a socket is a
+ * ModifyWaitEvent.
  *
  * The worker does nothing while the witness is in recovery or the
  * extension is not installed in pg_hamonitor.database, and checks both
@@ -76,7 +78,8 @@ typedef struct HamonWorker
 	uint64		registry_generation;
 	TimestampTz next_purge_at;
 	WaitEventSet *wes;
-	int			wes_size;
+	int			wes_size;		/* entries it has room for */
+	int			wes_used;		/* entries added, stale ones included */
 	bool		wes_dirty;
 	WaitEvent  *occurred;
 } HamonWorker;
@@ -604,15 +607,33 @@ hamon_sync_wait_set(void)
 			HamonNode  *node = (HamonNode *) lfirst(lc);
 			bool		want = (node->sock != PGINVALID_SOCKET &&
 								node->wait_events != 0);
-			bool		have = (node->wait_pos >= 0);
 
-			if (want != have || node->sock_dirty ||
-				(want && node->sock != node->reg_sock))
+			/*
+			 * A socket closed or replaced leaves its entry behind, stale:
+			 * the kernel dropped it from epoll when the descriptor closed,
+			 * and it is never touched again.  The new socket gets a new
+			 * entry, from the slack; the set is rebuilt only when that runs
+			 * out, or when nodes come and go.
+			 */
+			if (node->wait_pos >= 0 && (!want || node->sock_dirty))
+				node->wait_pos = -1;
+			node->sock_dirty = false;
+			if (!want)
+				continue;
+			if (node->wait_pos < 0)
 			{
-				worker.wes_dirty = true;
-				break;
+				if (worker.wes_used >= worker.wes_size)
+				{
+					worker.wes_dirty = true;
+					break;
+				}
+				node->wait_pos = AddWaitEventToSet(worker.wes, node->wait_events,
+												   node->sock, NULL, node);
+				worker.wes_used++;
+				node->reg_sock = node->sock;
+				node->reg_events = node->wait_events;
 			}
-			if (want && node->wait_events != node->reg_events)
+			else if (node->wait_events != node->reg_events)
 			{
 				ModifyWaitEvent(worker.wes, node->wait_pos,
 								node->wait_events, NULL);
@@ -635,13 +656,15 @@ hamon_sync_wait_set(void)
 		if (node->sock != PGINVALID_SOCKET && node->wait_events != 0)
 			nsockets++;
 	}
-	worker.wes_size = nsockets + 2;
+	/* room for every node to reconnect once before the next rebuild */
+	worker.wes_size = nsockets + list_length(worker.nodes) + 2;
 	worker.wes = HamonCreateWaitEventSet(worker.wes_size);
 	worker.occurred = MemoryContextAlloc(TopMemoryContext,
 										 sizeof(WaitEvent) * worker.wes_size);
 	AddWaitEventToSet(worker.wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(worker.wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
 					  NULL, NULL);
+	worker.wes_used = 2;
 	foreach(lc, worker.nodes)
 	{
 		HamonNode  *node = (HamonNode *) lfirst(lc);
@@ -654,6 +677,7 @@ hamon_sync_wait_set(void)
 			continue;
 		node->wait_pos = AddWaitEventToSet(worker.wes, node->wait_events,
 										   node->sock, NULL, node);
+		worker.wes_used++;
 		node->reg_sock = node->sock;
 		node->reg_events = node->wait_events;
 	}
