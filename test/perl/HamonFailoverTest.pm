@@ -52,6 +52,7 @@ use PostgreSQL::Test::Utils;
 use HamonTest;
 
 our @EXPORT = qw(
+  psql_result
   create_failover_witness
   create_ha_cluster
   add_standby
@@ -502,15 +503,16 @@ sub stop_proxy
 
 =pod
 
-=item sqlstate_of($node, $sql)
+=item psql_result($node, $sql)
 
-Runs $sql with psql; returns 'ok' if it succeeded, else the SQLSTATE of the
-error (psql with VERBOSITY=verbose prints it), or the whole stderr if none
-could be found.
+Runs $sql in the postgres database with psql (VERBOSITY=verbose,
+ON_ERROR_STOP); returns ($state, $stdout, $stderr) where $state is 'ok' if
+it succeeded, else the SQLSTATE of the error, or "no SQLSTATE: ..." if none
+could be found.  The HINT of an error is in $stderr.
 
 =cut
 
-sub sqlstate_of
+sub psql_result
 {
 	my ($node, $sql) = @_;
 	my ($out, $err) = ('', '');
@@ -520,9 +522,25 @@ sub sqlstate_of
 		stderr        => \$err,
 		on_error_stop => 1,
 		extra_params  => [ '-v', 'VERBOSITY=verbose' ]);
-	return 'ok' if $ret == 0 && $err !~ /ERROR:/;
-	return $1 if $err =~ /(?:ERROR|FATAL):\s+([0-9A-Z]{5}):/;
-	return "no SQLSTATE (exit $ret): $err";
+	chomp $out;
+	return ('ok', $out, $err) if $ret == 0 && $err !~ /ERROR:/;
+	return ($1, $out, $err) if $err =~ /(?:ERROR|FATAL):\s+([0-9A-Z]{5}):/;
+	return ("no SQLSTATE (exit $ret): $err", $out, $err);
+}
+
+=pod
+
+=item sqlstate_of($node, $sql)
+
+The SQLSTATE part of psql_result: 'ok', the error's SQLSTATE, or
+"no SQLSTATE: ...".
+
+=cut
+
+sub sqlstate_of
+{
+	my ($state) = psql_result(@_);
+	return $state;
 }
 
 =pod

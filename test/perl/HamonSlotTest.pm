@@ -51,7 +51,6 @@ use HamonFailoverTest;
 
 our @EXPORT = qw(
   create_logical_ha_cluster
-  psql_result
   peer_slot
   wait_for_peer_slot
   slot_view
@@ -94,33 +93,6 @@ sub create_logical_ha_cluster
 		push @standbys, add_standby($primary, $name, 'hamon_slot_backup');
 	}
 	return ($primary, @standbys);
-}
-
-=pod
-
-=item psql_result($node, $sql)
-
-Runs $sql in the postgres database with psql (VERBOSITY=verbose,
-ON_ERROR_STOP); returns ($state, $stdout, $stderr) where $state is 'ok' if
-it succeeded, else the SQLSTATE of the error, or "no SQLSTATE: ..." if none
-could be found.  The HINT of an error is in $stderr.
-
-=cut
-
-sub psql_result
-{
-	my ($node, $sql) = @_;
-	my ($out, $err) = ('', '');
-	my $ret = $node->psql(
-		'postgres', $sql,
-		stdout        => \$out,
-		stderr        => \$err,
-		on_error_stop => 1,
-		extra_params  => [ '-v', 'VERBOSITY=verbose' ]);
-	chomp $out;
-	return ('ok', $out, $err) if $ret == 0 && $err !~ /ERROR:/;
-	return ($1, $out, $err) if $err =~ /(?:ERROR|FATAL):\s+([0-9A-Z]{5}):/;
-	return ("no SQLSTATE (exit $ret): $err", $out, $err);
 }
 
 =pod

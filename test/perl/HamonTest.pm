@@ -48,6 +48,7 @@ use PostgreSQL::Test::Utils;
 
 our @EXPORT = qw(
   $PROBE_INTERVAL_MS
+  wait_for_notification
   create_witness
   create_primary_standby
   create_node
@@ -381,5 +382,30 @@ END
 =back
 
 =cut
+
+=pod
+
+=item wait_for_notification($listener, $event_id)
+
+Polls a background psql session that ran LISTEN hamonitor_event (psql
+prints what it received with each query's result) for about 5 s, until the
+notification carrying $event_id has come; returns all it printed.
+
+=cut
+
+sub wait_for_notification
+{
+	my ($listener, $event_id) = @_;
+	my $notifications = '';
+
+	foreach my $i (1 .. 50)
+	{
+		$notifications .= $listener->query_safe('SELECT pg_sleep(0.1)');
+		last
+		  if $notifications =~
+		  /Asynchronous notification "hamonitor_event" with payload "$event_id"/;
+	}
+	return $notifications;
+}
 
 1;

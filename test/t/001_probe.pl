@@ -91,15 +91,7 @@ my $first_up = $witness->safe_psql(
 	'postgres',
 	"SELECT min(event_id) FROM hamonitor.events
 	  WHERE cluster_name = 'main' AND kind = 'health_up'");
-my $notifications = '';
-foreach my $i (1 .. 50)
-{
-	# psql prints the notifications it received with a query's result
-	$notifications .= $listener->query_safe('SELECT pg_sleep(0.1)');
-	last
-	  if $notifications =~
-	  /Asynchronous notification "hamonitor_event" with payload "$first_up"/;
-}
+my $notifications = wait_for_notification($listener, $first_up);
 like(
 	$notifications,
 	qr/Asynchronous notification "hamonitor_event" with payload "$first_up" received/,

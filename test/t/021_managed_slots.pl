@@ -325,15 +325,7 @@ ok( wait_for_slot_view(
 like(status_value($witness, $new_name, 'slot_alerts', $cluster),
 	qr/idle_slot/, "hamonitor.status.slot_alerts of $new_name names idle_slot");
 
-my $notifications = '';
-foreach my $i (1 .. 50)
-{
-	# psql prints the notifications it received with a query's result
-	$notifications .= $listener->query_safe('SELECT pg_sleep(0.1)');
-	last
-	  if $notifications =~
-	  /Asynchronous notification "hamonitor_event" with payload "$alert_id"/;
-}
+my $notifications = wait_for_notification($listener, $alert_id);
 like(
 	$notifications,
 	qr/Asynchronous notification "hamonitor_event" with payload "$alert_id" received/,
