@@ -42,7 +42,7 @@
 static SPIPlanPtr plan_probe_ok = NULL;
 static SPIPlanPtr plan_probe_failed = NULL;
 static SPIPlanPtr plan_history = NULL;
-static SPIPlanPtr plan_cluster_sysid = NULL;
+static SPIPlanPtr plan_cluster = NULL;
 static SPIPlanPtr plan_event = NULL;
 static SPIPlanPtr plan_node_flags = NULL;
 
@@ -260,7 +260,6 @@ HamonCatalogLoadNodes(int worker_index, int nworkers, MemoryContext callercxt,
 		node->needs_rejoin = hamon_getbool(tup, desc, 21);
 		node->repointed_at = hamon_getts(tup, desc, 22);
 		node->sock = PGINVALID_SOCKET;
-		node->reg_sock = PGINVALID_SOCKET;
 		node->wait_pos = -1;
 		nodes = lappend(nodes, node);
 		MemoryContextSwitchTo(spicxt);
@@ -517,7 +516,7 @@ hamon_write_cluster(HamonCluster *cluster)
 	char		nulls[5] = "    ";
 	SPIPlanPtr	plan;
 
-	plan = hamon_prepare(&plan_cluster_sysid,
+	plan = hamon_prepare(&plan_cluster,
 						 "UPDATE hamonitor.cluster SET"
 						 " system_identifier = coalesce(system_identifier, $2),"
 						 " primary_node_id = $3, timeline = $4"

@@ -112,7 +112,6 @@ typedef struct HamonNode
 	unsigned long sock_ino;		/* its inode: a reused number is another socket */
 	uint32		wait_events;	/* WL_SOCKET_* wanted now, 0 for none */
 	/* how the worker's wait set holds the node (worker.c) */
-	pgsocket	reg_sock;
 	uint32		reg_events;
 	/*
 	 * libpq closed or may have replaced the socket: epoll forgets a closed

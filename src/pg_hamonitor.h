@@ -29,7 +29,6 @@
 /* catalog names */
 #define HAMON_EXTENSION_NAME	"pg_hamonitor"
 #define HAMON_SCHEMA			"hamonitor"
-#define HAMON_EVENT_CHANNEL		"hamonitor_event"
 
 /* node and cluster names: [A-Za-z0-9_.-], at most this many bytes */
 #define HAMON_NAME_MAXLEN		63

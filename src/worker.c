@@ -630,7 +630,6 @@ hamon_sync_wait_set(void)
 				node->wait_pos = AddWaitEventToSet(worker.wes, node->wait_events,
 												   node->sock, NULL, node);
 				worker.wes_used++;
-				node->reg_sock = node->sock;
 				node->reg_events = node->wait_events;
 			}
 			else if (node->wait_events != node->reg_events)
@@ -670,7 +669,6 @@ hamon_sync_wait_set(void)
 		HamonNode  *node = (HamonNode *) lfirst(lc);
 
 		node->wait_pos = -1;
-		node->reg_sock = PGINVALID_SOCKET;
 		node->reg_events = 0;
 		node->sock_dirty = false;
 		if (node->sock == PGINVALID_SOCKET || node->wait_events == 0)
@@ -678,7 +676,6 @@ hamon_sync_wait_set(void)
 		node->wait_pos = AddWaitEventToSet(worker.wes, node->wait_events,
 										   node->sock, NULL, node);
 		worker.wes_used++;
-		node->reg_sock = node->sock;
 		node->reg_events = node->wait_events;
 	}
 	worker.wes_dirty = false;
