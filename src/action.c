@@ -23,16 +23,91 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "action.h"
 #include "remote.h"
 
-/* any single statement of an action (pg_promote has its own bound) */
+/* any single statement of an action */
 #define HAMON_ACTION_TIMEOUT_MS 10000
+/* how often a promotion in progress is looked at (and nudged) */
+#define HAMON_PROMOTE_POLL_MS 50
+
+/*
+ * HamonTry
+ *		Runs fn(arg) in a subtransaction; on ERROR rolls it back, sets
+ *		*errmsg (palloc'd, message and detail) and returns false.  For
+ *		actions on peers whose failure is an outcome to record, not a reason
+ *		to abort the caller's transaction.
+ */
+bool
+HamonTry(void (*fn) (void *), void *arg, char **errmsg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		*errmsg = edata->detail ?
+			psprintf("%s (%s)", edata->message, edata->detail) :
+			pstrdup(edata->message);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * HamonWithPeer
+ *		The one way to run a step on a peer: opens a short connection to
+ *		t's node (connect_timeout bounds it, the latch is honoured), runs
+ *		fn(conn, t, arg) and closes the connection whatever happens; an
+ *		ERROR from fn or from the connection propagates after the close.
+ */
+void
+HamonWithPeer(const HamonTarget *t, HamonPeerStep fn, void *arg)
+{
+	char	   *appname = HamonApplicationName(t->cluster_name, t->node_name);
+	PGconn	   *volatile conn;
+
+	conn = HamonConnectBlocking(t->conninfo, appname, t->node_name,
+								hamon_connect_timeout);
+	pfree(appname);
+	PG_TRY();
+	{
+		fn(conn, t, arg);
+	}
+	PG_FINALLY();
+	{
+		HamonDisconnect(conn);
+	}
+	PG_END_TRY();
+}
+
 
 static const char *const timeline_sql =
 "SELECT pg_catalog.pg_is_in_recovery(),"
@@ -42,18 +117,6 @@ static const char *const timeline_sql =
 " CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN"
 "  pg_catalog.pg_current_wal_flush_lsn()::text"
 "  ELSE pg_catalog.pg_last_wal_replay_lsn()::text END";
-
-static PGconn *
-hamon_action_connect(const HamonTarget *t)
-{
-	char	   *appname = HamonApplicationName(t->cluster_name, t->node_name);
-	PGconn	   *conn;
-
-	conn = HamonConnectBlocking(t->conninfo, appname, t->node_name,
-								hamon_connect_timeout);
-	pfree(appname);
-	return conn;
-}
 
 /* runs a statement and throws the result away */
 static void
@@ -81,48 +144,148 @@ hamon_read_position(PGconn *conn, const HamonTarget *t, int *timeline,
 	return in_recovery;
 }
 
+/* waits ms on the latch, honouring interrupts and postmaster death */
+static void
+hamon_action_sleep(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, HAMON_WAIT_EVENT);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* what HamonActionPromote reports back */
+typedef struct HamonPromoteStep
+{
+	int		   *timeline;
+	XLogRecPtr *lsn;
+} HamonPromoteStep;
+
+/*
+ * The promotion, on the candidate's connection.  pg_promote(wait => false)
+ * only asks; then the candidate is polled every HAMON_PROMOTE_POLL_MS, and
+ * each poll that finds it still in recovery also reloads its configuration.
+ * The reload matters: PostgreSQL 15's startup process can take a promote
+ * request that lands between the death of its WAL receiver and the start
+ * of its wal_retrieve_retry_interval sleep as a failed WAL source, and then
+ * sleeps that whole interval (5 s by default) before it looks at the
+ * request again.  A reload signals the startup process, which sets its
+ * latch and ends the sleep, so it sees the request at once.  The request
+ * itself is never repeated or withdrawn.
+ */
+static void
+hamon_promote_on(PGconn *conn, const HamonTarget *t, void *arg)
+{
+	HamonPromoteStep *s = (HamonPromoteStep *) arg;
+	TimestampTz deadline;
+	PGresult   *res;
+	bool		requested;
+
+	if (!hamon_read_position(conn, t, NULL, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" is not in recovery", t->node_name)));
+
+	res = HamonExec(conn, t->node_name,
+					"SELECT pg_catalog.pg_promote(false)",
+					0, NULL, HAMON_ACTION_TIMEOUT_MS);
+	requested = (PQgetvalue(res, 0, 0)[0] == 't');
+	PQclear(res);
+	if (!requested)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" refused the promotion request",
+						t->node_name)));
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   hamon_promote_timeout * 1000);
+	for (;;)
+	{
+		bool		still_in_recovery;
+
+		res = HamonExec(conn, t->node_name,
+						"SELECT CASE WHEN pg_catalog.pg_is_in_recovery()"
+						" THEN pg_catalog.pg_reload_conf() END IS NOT NULL",
+						0, NULL, HAMON_ACTION_TIMEOUT_MS);
+		still_in_recovery = (PQgetvalue(res, 0, 0)[0] == 't');
+		PQclear(res);
+		if (!still_in_recovery)
+			break;
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" did not finish its promotion within %d s",
+							t->node_name, hamon_promote_timeout),
+					 errdetail("The promotion was requested and may still complete.")));
+		hamon_action_sleep(HAMON_PROMOTE_POLL_MS);
+	}
+	if (hamon_read_position(conn, t, s->timeline, s->lsn))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" is in recovery again after its promotion",
+						t->node_name)));
+}
+
 /*
  * HamonActionPromote
- *		Promotes a standby with pg_promote(wait => true) and checks that it
- *		left recovery; returns its new timeline and position.  ERROR (55000)
- *		if the node is not in recovery (already promoted by someone else),
- *		or if the promotion does not finish within promote_timeout.
+ *		Promotes a standby and waits until it has left recovery (see
+ *		hamon_promote_on); returns its new timeline and position.  ERROR
+ *		(55000) if the node is not in recovery (already promoted by someone
+ *		else), or if the promotion does not finish within promote_timeout.
  */
 void
 HamonActionPromote(const HamonTarget *t, int *timeline, XLogRecPtr *lsn)
 {
-	PGconn	   *volatile conn = hamon_action_connect(t);
+	HamonPromoteStep s = {timeline, lsn};
 
+	HamonWithPeer(t, hamon_promote_on, &s);
+}
+
+/* what HamonActionRepoint needs and returns */
+typedef struct HamonRepointStep
+{
+	const char *new_primary_conninfo;
+	char	   *masked;
+} HamonRepointStep;
+
+static void
+hamon_repoint_on(PGconn *conn, const HamonTarget *t, void *arg)
+{
+	HamonRepointStep *s = (HamonRepointStep *) arg;
+	PGresult   *res;
+	char	   *conninfo;
+	char	   *literal;
+	char	   *sql;
+
+	res = HamonExec(conn, t->node_name,
+					"SELECT pg_catalog.current_setting('primary_conninfo')",
+					0, NULL, HAMON_ACTION_TIMEOUT_MS);
 	PG_TRY();
 	{
-		char		wait_seconds[16];
-		const char *params[1];
-		PGresult   *res;
-		bool		promoted;
-
-		if (!hamon_read_position(conn, t, NULL, NULL))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("node \"%s\" is not in recovery", t->node_name)));
-
-		snprintf(wait_seconds, sizeof(wait_seconds), "%d", hamon_promote_timeout);
-		params[0] = wait_seconds;
-		res = HamonExec(conn, t->node_name,
-						"SELECT pg_catalog.pg_promote(true, $1::integer)",
-						1, params, hamon_promote_timeout * 1000 + 5000);
-		promoted = (PQgetvalue(res, 0, 0)[0] == 't');
-		PQclear(res);
-		if (!promoted || hamon_read_position(conn, t, timeline, lsn))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("node \"%s\" did not finish its promotion within %d s",
-							t->node_name, hamon_promote_timeout)));
+		conninfo = HamonReplaceHost(t->node_name, PQgetvalue(res, 0, 0),
+									s->new_primary_conninfo);
 	}
 	PG_FINALLY();
 	{
-		HamonDisconnect(conn);
+		PQclear(res);
 	}
 	PG_END_TRY();
+
+	/* ALTER SYSTEM takes no parameters: a quoted literal, then */
+	literal = PQescapeLiteral(conn, conninfo, strlen(conninfo));
+	if (literal == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not quote primary_conninfo for node \"%s\"",
+						t->node_name)));
+	sql = psprintf("ALTER SYSTEM SET primary_conninfo = %s", literal);
+	PQfreemem(literal);
+	/* the statement holds the password: errors show it abridged */
+	PQclear(HamonExecShown(conn, t->node_name, sql,
+						   "ALTER SYSTEM SET primary_conninfo = ...",
+						   HAMON_ACTION_TIMEOUT_MS));
+	hamon_action_exec(conn, t, "SELECT pg_catalog.pg_reload_conf()", 0, NULL);
+	s->masked = HamonMaskConninfo(conninfo);
 }
 
 /*
@@ -132,107 +295,121 @@ HamonActionPromote(const HamonTarget *t, int *timeline, XLogRecPtr *lsn)
  *		primary's registered conninfo; then a reload restarts the receiver
  *		(primary_conninfo is reloadable since PostgreSQL 13) and, with
  *		recovery_target_timeline = 'latest', it follows the new timeline.
- *		Returns the new primary_conninfo masked, for the event.
+ *		A standby without a primary_conninfo is refused (55000): the
+ *		registered conninfo holds the witness's credentials, not the
+ *		standby's replication ones.  Returns the new primary_conninfo
+ *		masked, for the event.
  */
 char *
 HamonActionRepoint(const HamonTarget *t, const char *new_primary_conninfo)
 {
-	PGconn	   *volatile conn = hamon_action_connect(t);
-	char	   *volatile masked = NULL;
+	HamonRepointStep s = {new_primary_conninfo, NULL};
 
-	PG_TRY();
-	{
-		PGresult   *res;
-		char	   *conninfo;
-		char	   *literal;
-		char	   *sql;
+	HamonWithPeer(t, hamon_repoint_on, &s);
+	return s.masked;
+}
 
-		res = HamonExec(conn, t->node_name,
-						"SELECT pg_catalog.current_setting('primary_conninfo')",
-						0, NULL, HAMON_ACTION_TIMEOUT_MS);
-		conninfo = HamonReplaceHost(PQgetvalue(res, 0, 0), new_primary_conninfo);
-		PQclear(res);
+/* what HamonActionFence needs and returns */
+typedef struct HamonFenceStep
+{
+	int			keep_pid;
+	XLogRecPtr	lsn;
+} HamonFenceStep;
 
-		/* ALTER SYSTEM takes no parameters: a quoted literal, then */
-		literal = PQescapeLiteral(conn, conninfo, strlen(conninfo));
-		if (literal == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("could not quote primary_conninfo for node \"%s\"",
-							t->node_name)));
-		sql = psprintf("ALTER SYSTEM SET primary_conninfo = %s", literal);
-		PQfreemem(literal);
-		/* the statement holds the password: errors show it abridged */
-		PQclear(HamonExecShown(conn, t->node_name, sql,
-							   "ALTER SYSTEM SET primary_conninfo = ...",
-							   HAMON_ACTION_TIMEOUT_MS));
-		hamon_action_exec(conn, t, "SELECT pg_catalog.pg_reload_conf()", 0, NULL);
-		masked = HamonMaskConninfo(conninfo);
-	}
-	PG_FINALLY();
-	{
-		HamonDisconnect(conn);
-	}
-	PG_END_TRY();
-	return masked;
+static void
+hamon_fence_on(PGconn *conn, const HamonTarget *t, void *arg)
+{
+	HamonFenceStep *s = (HamonFenceStep *) arg;
+	char		keep[16];
+	const char *params[1] = {keep};
+
+	snprintf(keep, sizeof(keep), "%d", s->keep_pid);
+	hamon_action_exec(conn, t,
+					  "ALTER SYSTEM SET default_transaction_read_only = on",
+					  0, NULL);
+	hamon_action_exec(conn, t, "SELECT pg_catalog.pg_reload_conf()", 0, NULL);
+	hamon_action_exec(conn, t,
+					  "SELECT pg_catalog.pg_terminate_backend(pid, 5000)"
+					  " FROM pg_catalog.pg_stat_activity"
+					  " WHERE backend_type OPERATOR(pg_catalog.=) 'client backend'"
+					  " AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
+					  " AND pid OPERATOR(pg_catalog.<>) $1::integer",
+					  1, params);
+	(void) hamon_read_position(conn, t, NULL, &s->lsn);
 }
 
 /*
  * HamonActionFence
  *		Makes a node that must not take writes read-only over SQL:
  *		default_transaction_read_only on (ALTER SYSTEM + reload) and every
- *		client session but the witness's own ended, so clients reconnect into
- *		read-only sessions.  A client can still SET it back per session: this
- *		is a fence against accidents, not against a determined writer.
- *		Returns the node's flush LSN after the sessions are gone.
+ *		client session ended but this action's own and keep_pid (the
+ *		witness's probe session on the node, 0 if none), so clients
+ *		reconnect into read-only sessions.  Sessions are told apart by
+ *		process ID only: an application_name is the client's to choose.
+ *		A client can still SET it back per session: this is a fence against
+ *		accidents, not against a determined writer.  Returns the node's
+ *		flush LSN after the sessions are gone.
  */
 XLogRecPtr
-HamonActionFence(const HamonTarget *t)
+HamonActionFence(const HamonTarget *t, int keep_pid)
 {
-	PGconn	   *volatile conn = hamon_action_connect(t);
-	XLogRecPtr	lsn = InvalidXLogRecPtr;
+	HamonFenceStep s = {keep_pid, InvalidXLogRecPtr};
 
-	PG_TRY();
-	{
-		hamon_action_exec(conn, t,
-						  "ALTER SYSTEM SET default_transaction_read_only = on",
-						  0, NULL);
-		hamon_action_exec(conn, t, "SELECT pg_catalog.pg_reload_conf()", 0, NULL);
-		hamon_action_exec(conn, t,
-						  "SELECT pg_catalog.pg_terminate_backend(pid, 5000)"
-						  " FROM pg_catalog.pg_stat_activity"
-						  " WHERE backend_type = 'client backend'"
-						  " AND pid <> pg_catalog.pg_backend_pid()"
-						  " AND coalesce(application_name, '') NOT LIKE 'pg\\_hamonitor/%'",
-						  0, NULL);
-		(void) hamon_read_position(conn, t, NULL, &lsn);
-	}
-	PG_FINALLY();
-	{
-		HamonDisconnect(conn);
-	}
-	PG_END_TRY();
-	return lsn;
+	HamonWithPeer(t, hamon_fence_on, &s);
+	return s.lsn;
+}
+
+static void
+hamon_unfence_on(PGconn *conn, const HamonTarget *t, void *arg)
+{
+	hamon_action_exec(conn, t,
+					  "ALTER SYSTEM RESET default_transaction_read_only",
+					  0, NULL);
+	hamon_action_exec(conn, t, "SELECT pg_catalog.pg_reload_conf()", 0, NULL);
 }
 
 /* lifts the fence: default_transaction_read_only back to its default */
 void
 HamonActionUnfence(const HamonTarget *t)
 {
-	PGconn	   *volatile conn = hamon_action_connect(t);
+	HamonWithPeer(t, hamon_unfence_on, NULL);
+}
 
-	PG_TRY();
+/* what HamonActionWaitReplay needs */
+typedef struct HamonReplayStep
+{
+	XLogRecPtr	lsn;
+	int			timeout_ms;
+} HamonReplayStep;
+
+static void
+hamon_wait_replay_on(PGconn *conn, const HamonTarget *t, void *arg)
+{
+	HamonReplayStep *s = (HamonReplayStep *) arg;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   s->timeout_ms);
+
+	for (;;)
 	{
-		hamon_action_exec(conn, t,
-						  "ALTER SYSTEM RESET default_transaction_read_only",
-						  0, NULL);
-		hamon_action_exec(conn, t, "SELECT pg_catalog.pg_reload_conf()", 0, NULL);
+		XLogRecPtr	replayed;
+
+		if (!hamon_read_position(conn, t, NULL, &replayed))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" left recovery while it was awaited",
+							t->node_name)));
+		if (replayed >= s->lsn)
+			break;
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" did not replay up to %X/%X within %d ms",
+							t->node_name, LSN_FORMAT_ARGS(s->lsn),
+							s->timeout_ms),
+					 errdetail("It has replayed up to %X/%X.",
+							   LSN_FORMAT_ARGS(replayed))));
+		hamon_action_sleep(50);
 	}
-	PG_FINALLY();
-	{
-		HamonDisconnect(conn);
-	}
-	PG_END_TRY();
 }
 
 /*
@@ -243,40 +420,7 @@ HamonActionUnfence(const HamonTarget *t)
 void
 HamonActionWaitReplay(const HamonTarget *t, XLogRecPtr lsn, int timeout_ms)
 {
-	PGconn	   *volatile conn = hamon_action_connect(t);
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													   timeout_ms);
+	HamonReplayStep s = {lsn, timeout_ms};
 
-	PG_TRY();
-	{
-		for (;;)
-		{
-			XLogRecPtr	replayed;
-
-			if (!hamon_read_position(conn, t, NULL, &replayed))
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("node \"%s\" left recovery while it was awaited",
-								t->node_name)));
-			if (replayed >= lsn)
-				break;
-			if (GetCurrentTimestamp() >= deadline)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("node \"%s\" did not replay up to %X/%X within %d ms",
-								t->node_name, LSN_FORMAT_ARGS(lsn), timeout_ms),
-						 errdetail("It has replayed up to %X/%X.",
-								   LSN_FORMAT_ARGS(replayed))));
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 50, HAMON_WAIT_EVENT);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
-	PG_FINALLY();
-	{
-		HamonDisconnect(conn);
-	}
-	PG_END_TRY();
+	HamonWithPeer(t, hamon_wait_replay_on, &s);
 }

@@ -14,6 +14,7 @@
 #define HAMON_ACTION_H
 
 #include "access/xlogdefs.h"
+#include "libpq-fe.h"
 
 #include "pg_hamonitor.h"
 
@@ -25,11 +26,16 @@ typedef struct HamonTarget
 	const char *conninfo;
 } HamonTarget;
 
+/* a step run on a peer's connection by HamonWithPeer */
+typedef void (*HamonPeerStep) (PGconn *conn, const HamonTarget *t, void *arg);
+
+extern bool HamonTry(void (*fn) (void *), void *arg, char **errmsg);
+extern void HamonWithPeer(const HamonTarget *t, HamonPeerStep fn, void *arg);
 extern void HamonActionPromote(const HamonTarget *t, int *timeline,
 							   XLogRecPtr *lsn);
 extern char *HamonActionRepoint(const HamonTarget *t,
 								const char *new_primary_conninfo);
-extern XLogRecPtr HamonActionFence(const HamonTarget *t);
+extern XLogRecPtr HamonActionFence(const HamonTarget *t, int keep_pid);
 extern void HamonActionUnfence(const HamonTarget *t);
 extern void HamonActionWaitReplay(const HamonTarget *t, XLogRecPtr lsn,
 								  int timeout_ms);

@@ -47,49 +47,6 @@
 /* a fence that did not take is tried again after this long */
 #define HAMON_FENCE_RETRY_MS 5000
 
-/*
- * HamonTry
- *		Runs fn(arg) in a subtransaction; on ERROR rolls it back, sets
- *		*errmsg (palloc'd, message and detail) and returns false.  For
- *		actions on peers whose failure is an outcome to record, not a reason
- *		to abort the caller's transaction.
- */
-bool
-HamonTry(void (*fn) (void *), void *arg, char **errmsg)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile bool ok = true;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		*errmsg = edata->detail ?
-			psprintf("%s (%s)", edata->message, edata->detail) :
-			pstrdup(edata->message);
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
-}
-
 void
 HamonRulesFromSettings(HamonFailoverRules *rules)
 {
@@ -106,6 +63,7 @@ typedef struct HamonStep
 	const char *other_conninfo;
 	int			timeline;
 	XLogRecPtr	lsn;
+	int			keep_pid;		/* fence: the witness's probe session */
 	char	   *masked;
 } HamonStep;
 
@@ -130,7 +88,7 @@ hamon_step_fence(void *arg)
 {
 	HamonStep  *s = (HamonStep *) arg;
 
-	s->lsn = HamonActionFence(&s->target);
+	s->lsn = HamonActionFence(&s->target, s->keep_pid);
 }
 
 static void
@@ -559,6 +517,11 @@ hamon_run_fence(HamonPlannedAction *a)
 	step.target.cluster_name = a->cluster->name;
 	step.target.node_name = a->node->node_name;
 	step.target.conninfo = a->node->conninfo;
+	/* the fence ends every client session but the probe's own */
+	if (a->node->conn != NULL &&
+		(a->node->conn_state == HAMON_CONN_IDLE ||
+		 a->node->conn_state == HAMON_CONN_BUSY))
+		step.keep_pid = PQbackendPID(a->node->conn);
 	if (a->kind == HAMON_ACT_FENCE)
 	{
 		if (HamonTry(hamon_step_fence, &step, &err))
@@ -612,6 +575,14 @@ hamon_action_txn(void *arg)
 	/* what the witness did must survive its crash (probe batches need not) */
 	if (SPI_execute("SET LOCAL synchronous_commit = on", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not set synchronous_commit");
+
+	/*
+	 * Once a peer has been acted on, the record of it must not be lost to a
+	 * lock timeout: an action waits for its locks as long as it takes (the
+	 * cluster row itself it takes with SKIP LOCKED, before acting).
+	 */
+	if (SPI_execute("SET LOCAL lock_timeout = 0", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not set lock_timeout");
 
 	if (run->action->kind == HAMON_ACT_FAILOVER)
 		hamon_run_failover(run);

@@ -42,7 +42,6 @@ typedef struct HamonFailoverOutcome
 	char	   *summary;		/* palloc'd, for the SQL functions */
 } HamonFailoverOutcome;
 
-extern bool HamonTry(void (*fn) (void *), void *arg, char **errmsg);
 extern void HamonRulesFromSettings(HamonFailoverRules *rules);
 extern bool HamonExecuteFailover(const char *cluster_name,
 								 const HamonClusterView *cv, int candidate,

@@ -189,6 +189,22 @@ hamon_check_target(const HamonClusterView *cv, int target, bool check_lag)
 				 errhint("Use force => true to promote it anyway.")));
 }
 
+/*
+ * Ends SPI and returns result as the function's value.  SPI_finish frees
+ * everything palloc'd since SPI_connect, result included: the copy is made
+ * first, in the caller's context (SPI_palloc's "upper" context).
+ */
+static Datum
+hamon_spi_return(text *result)
+{
+	Size		len = VARSIZE_ANY(result);
+	text	   *copy = SPI_palloc(len);
+
+	memcpy(copy, result, len);
+	SPI_finish();
+	PG_RETURN_TEXT_P(copy);
+}
+
 /* the rest of a promotion, shared by the three functions */
 static text *
 hamon_finish(const char *cluster_name, HamonClusterView *cv, int target,
@@ -228,8 +244,7 @@ hamonitor_promote(PG_FUNCTION_ARGS)
 						  psprintf("manual promotion by %s%s",
 								   GetUserNameFromId(GetUserId(), false),
 								   force ? " (force)" : ""));
-	SPI_finish();
-	PG_RETURN_TEXT_P(result);
+	return hamon_spi_return(result);
 }
 
 /*
@@ -293,7 +308,12 @@ hamon_switchover(const char *cluster_name, HamonClusterView *cv, int target)
 	sw.cluster_name = cluster_name;
 	sw.cv = cv;
 	sw.target = target;
-	sw.final_lsn = HamonActionFence(&old_target);
+	/*
+	 * A backend does not know the worker's probe session on the old primary:
+	 * it is ended with the others and reconnects.  The cluster row lock we
+	 * hold keeps the worker from acting on the blip.
+	 */
+	sw.final_lsn = HamonActionFence(&old_target, 0);
 	if (!HamonTry(hamon_switchover_steps, &sw, &err))
 	{
 		/* give the cluster its writable primary back */
@@ -337,8 +357,7 @@ hamonitor_switchover(PG_FUNCTION_ARGS)
 						cluster_name),
 				 errhint("Use hamonitor.promote() or hamonitor.failover() when the primary is down.")));
 	result = hamon_switchover(cluster_name, &cv, target);
-	SPI_finish();
-	PG_RETURN_TEXT_P(result);
+	return hamon_spi_return(result);
 }
 
 /*
@@ -380,8 +399,7 @@ hamonitor_failover(PG_FUNCTION_ARGS)
 		result = hamon_finish(cluster_name, &cv, target, "failover",
 							  psprintf("manual failover by %s",
 									   GetUserNameFromId(GetUserId(), false)));
-	SPI_finish();
-	PG_RETURN_TEXT_P(result);
+	return hamon_spi_return(result);
 }
 
 /* reads one field of a composite hamonitor.simulated_node */

@@ -182,29 +182,33 @@ HamonMaskConninfo(const char *conninfo)
  *		A standby's primary_conninfo repointed at another node: conninfo
  *		with its address (host, hostaddr, port) taken from from_conninfo,
  *		every other option (user, passfile, sslmode, application_name...)
- *		kept.  An empty conninfo becomes from_conninfo without the options
- *		that only matter to the witness.  The result is palloc'd and holds
- *		any password as is: it must only ever be sent to the standby.
+ *		kept.  The result is palloc'd and holds any password as is: it must
+ *		only ever be sent to the standby.
+ *
+ *		A standby without a primary_conninfo is refused (ERROR 55000): the
+ *		only other source of options would be from_conninfo, the witness's
+ *		own registered conninfo, and its user, password, passfile and
+ *		certificates are the witness's credentials, not the standby's
+ *		replication ones.
  */
 char *
-HamonReplaceHost(const char *conninfo, const char *from_conninfo)
+HamonReplaceHost(const char *node_name, const char *conninfo,
+				 const char *from_conninfo)
 {
 	static const char *const address[] = {"host", "hostaddr", "port", NULL};
-	static const char *const witness_only[] = {"application_name",
-	"fallback_application_name", "options", "dbname", NULL};
 	PQconninfoOption *opts;
 	PQconninfoOption *from;
 	PQconninfoOption *opt;
 	StringInfoData buf;
 	char	   *rest;
 
-	from = hamon_parse_conninfo(from_conninfo, ERROR);
 	if (conninfo == NULL || conninfo[0] == '\0')
-	{
-		rest = hamon_deparse_conninfo(from, false, witness_only);
-		PQconninfoFree(from);
-		return rest;
-	}
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("standby \"%s\" has an empty primary_conninfo", node_name),
+				 errdetail("The witness changes only the address in a standby's primary_conninfo; its registered conninfo holds the witness's credentials, not the standby's replication credentials."),
+				 errhint("Set primary_conninfo on the standby (user, passfile or password, TLS options), then repoint it again.")));
+	from = hamon_parse_conninfo(from_conninfo, ERROR);
 
 	PG_TRY();
 	{

@@ -38,6 +38,7 @@ extern PGresult *HamonExecTry(PGconn *conn, const char *node_name,
 extern PGresult *HamonExecShown(PGconn *conn, const char *node_name,
 								const char *sql, const char *shown,
 								int timeout_ms);
-extern char *HamonReplaceHost(const char *conninfo, const char *from_conninfo);
+extern char *HamonReplaceHost(const char *node_name, const char *conninfo,
+							  const char *from_conninfo);
 
 #endif							/* HAMON_REMOTE_H */

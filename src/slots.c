@@ -34,8 +34,8 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "action.h"
 #include "catalog.h"
-#include "failover.h"
 #include "remote.h"
 #include "slots.h"
 #include "state.h"
@@ -74,17 +74,6 @@ HamonValidateSlotName(const char *name)
 					 errhint("Replication slot names may only contain lower case letters, numbers, and the underscore character.")));
 }
 
-static PGconn *
-hamon_slot_connect(const HamonTarget *t)
-{
-	char	   *appname = HamonApplicationName(t->cluster_name, t->node_name);
-	PGconn	   *conn = HamonConnectBlocking(t->conninfo, appname, t->node_name,
-											hamon_connect_timeout);
-
-	pfree(appname);
-	return conn;
-}
-
 /* the slot's type and plugin, or false if the node has no such slot */
 static bool
 hamon_slot_lookup(PGconn *conn, const HamonTarget *t, const char *slot_name,
@@ -118,47 +107,54 @@ hamon_slot_lookup(PGconn *conn, const HamonTarget *t, const char *slot_name,
  *		returns false: nothing to do).  A slot of another kind under that
  *		name is an ERROR (42710).  Physical slots reserve WAL at once.
  */
+/* what HamonSlotCreate needs and returns */
+typedef struct HamonCreateStep
+{
+	const char *slot_name;
+	bool		logical;
+	const char *plugin;
+	bool		created;
+} HamonCreateStep;
+
+static void
+hamon_slot_create_on(PGconn *conn, const HamonTarget *t, void *arg)
+{
+	HamonCreateStep *s = (HamonCreateStep *) arg;
+	char	   *type;
+	char	   *have_plugin;
+
+	if (hamon_slot_lookup(conn, t, s->slot_name, &type, &have_plugin, NULL))
+	{
+		if (strcmp(type, s->logical ? "logical" : "physical") != 0 ||
+			(s->logical && strcmp(have_plugin ? have_plugin : "", s->plugin) != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("replication slot \"%s\" already exists on node \"%s\" with another type or plugin",
+							s->slot_name, t->node_name),
+					 errdetail("It is a %s slot%s%s.", type,
+							   have_plugin ? " with plugin " : "",
+							   have_plugin ? have_plugin : "")));
+	}
+	else
+	{
+		const char *params[2] = {s->slot_name, s->plugin};
+
+		PQclear(HamonExec(conn, t->node_name, s->logical ?
+						  "SELECT pg_catalog.pg_create_logical_replication_slot($1, $2)" :
+						  "SELECT pg_catalog.pg_create_physical_replication_slot($1, true)",
+						  s->logical ? 2 : 1, params, HAMON_SLOT_TIMEOUT_MS));
+		s->created = true;
+	}
+}
+
 bool
 HamonSlotCreate(const HamonTarget *t, const char *slot_name, bool logical,
 				const char *plugin)
 {
-	PGconn	   *volatile conn = hamon_slot_connect(t);
-	volatile bool created = false;
+	HamonCreateStep s = {slot_name, logical, plugin, false};
 
-	PG_TRY();
-	{
-		char	   *type;
-		char	   *have_plugin;
-
-		if (hamon_slot_lookup(conn, t, slot_name, &type, &have_plugin, NULL))
-		{
-			if (strcmp(type, logical ? "logical" : "physical") != 0 ||
-				(logical && strcmp(have_plugin ? have_plugin : "", plugin) != 0))
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_OBJECT),
-						 errmsg("replication slot \"%s\" already exists on node \"%s\" with another type or plugin",
-								slot_name, t->node_name),
-						 errdetail("It is a %s slot%s%s.", type,
-								   have_plugin ? " with plugin " : "",
-								   have_plugin ? have_plugin : "")));
-		}
-		else
-		{
-			const char *params[2] = {slot_name, plugin};
-
-			PQclear(HamonExec(conn, t->node_name, logical ?
-							  "SELECT pg_catalog.pg_create_logical_replication_slot($1, $2)" :
-							  "SELECT pg_catalog.pg_create_physical_replication_slot($1, true)",
-							  logical ? 2 : 1, params, HAMON_SLOT_TIMEOUT_MS));
-			created = true;
-		}
-	}
-	PG_FINALLY();
-	{
-		HamonDisconnect(conn);
-	}
-	PG_END_TRY();
-	return created;
+	HamonWithPeer(t, hamon_slot_create_on, &s);
+	return s.created;
 }
 
 /*
@@ -167,58 +163,64 @@ HamonSlotCreate(const HamonTarget *t, const char *slot_name, bool logical,
  *		(the peer answers 55006) is tried again after 100 ms, then doubling,
  *		tries times in all; then ERROR 55006 naming the PID that holds it.
  */
+/* what HamonSlotDrop needs and returns */
+typedef struct HamonDropStep
+{
+	const char *slot_name;
+	int			tries;
+	bool		dropped;
+} HamonDropStep;
+
+static void
+hamon_slot_drop_on(PGconn *conn, const HamonTarget *t, void *arg)
+{
+	HamonDropStep *s = (HamonDropStep *) arg;
+	int			attempt;
+	long		wait_ms = HAMON_SLOT_RETRY_FIRST_MS;
+
+	for (attempt = 1;; attempt++)
+	{
+		const char *params[1] = {s->slot_name};
+		PGresult   *res;
+		int			active_pid;
+		bool		in_use;
+
+		if (!hamon_slot_lookup(conn, t, s->slot_name, NULL, NULL, &active_pid))
+			break;
+		/* the parameter form cannot fail on a quoting mistake */
+		res = HamonExecTry(conn, t->node_name,
+						   "SELECT pg_catalog.pg_drop_replication_slot($1)",
+						   1, params, HAMON_SLOT_TIMEOUT_MS, "55006",
+						   &in_use);
+		if (!in_use)
+		{
+			PQclear(res);
+			s->dropped = true;
+			break;
+		}
+		if (attempt >= s->tries)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("replication slot \"%s\" on node \"%s\" is still active after %d tries",
+							s->slot_name, t->node_name, attempt),
+					 errhint("The slot is active for PID %d; stop its consumer, or raise pg_hamonitor.slot_retry_count.",
+							 active_pid)));
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait_ms, HAMON_WAIT_EVENT);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		wait_ms *= 2;
+	}
+}
+
 bool
 HamonSlotDrop(const HamonTarget *t, const char *slot_name, int tries)
 {
-	PGconn	   *volatile conn = hamon_slot_connect(t);
-	volatile bool dropped = false;
+	HamonDropStep s = {slot_name, tries, false};
 
-	PG_TRY();
-	{
-		int			attempt;
-		long		wait_ms = HAMON_SLOT_RETRY_FIRST_MS;
-
-		for (attempt = 1;; attempt++)
-		{
-			const char *params[1] = {slot_name};
-			PGresult   *res;
-			int			active_pid;
-			bool		in_use;
-
-			if (!hamon_slot_lookup(conn, t, slot_name, NULL, NULL, &active_pid))
-				break;
-			/* the parameter form cannot fail on a quoting mistake */
-			res = HamonExecTry(conn, t->node_name,
-							   "SELECT pg_catalog.pg_drop_replication_slot($1)",
-							   1, params, HAMON_SLOT_TIMEOUT_MS, "55006",
-							   &in_use);
-			if (!in_use)
-			{
-				PQclear(res);
-				dropped = true;
-				break;
-			}
-			if (attempt >= tries)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_IN_USE),
-						 errmsg("replication slot \"%s\" on node \"%s\" is still active after %d tries",
-								slot_name, t->node_name, attempt),
-						 errhint("The slot is active for PID %d; stop its consumer, or raise pg_hamonitor.slot_retry_count.",
-								 active_pid)));
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 wait_ms, HAMON_WAIT_EVENT);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-			wait_ms *= 2;
-		}
-	}
-	PG_FINALLY();
-	{
-		HamonDisconnect(conn);
-	}
-	PG_END_TRY();
-	return dropped;
+	HamonWithPeer(t, hamon_slot_drop_on, &s);
+	return s.dropped;
 }
 
 /*
@@ -227,67 +229,73 @@ HamonSlotDrop(const HamonTarget *t, const char *slot_name, int tries)
  *		returns where it is now.  ERROR 42704 if there is no such slot,
  *		22023 if lsn is beyond the node's WAL or behind the slot.
  */
+/* what HamonSlotAdvance needs and returns */
+typedef struct HamonAdvanceStep
+{
+	const char *slot_name;
+	XLogRecPtr	lsn;
+	XLogRecPtr	result;
+} HamonAdvanceStep;
+
+static void
+hamon_slot_advance_on(PGconn *conn, const HamonTarget *t, void *arg)
+{
+	HamonAdvanceStep *s = (HamonAdvanceStep *) arg;
+	char		target[32];
+	const char *params[2] = {s->slot_name, target};
+	PGresult   *res;
+	XLogRecPtr	current;
+	XLogRecPtr	node_end;
+
+	snprintf(target, sizeof(target), "%X/%X", LSN_FORMAT_ARGS(s->lsn));
+	res = HamonExec(conn, t->node_name,
+					"SELECT coalesce(CASE WHEN slot_type = 'logical'"
+					"  THEN confirmed_flush_lsn END, restart_lsn)::text,"
+					" CASE WHEN pg_catalog.pg_is_in_recovery()"
+					"  THEN pg_catalog.pg_last_wal_replay_lsn()"
+					"  ELSE pg_catalog.pg_current_wal_insert_lsn() END::text"
+					" FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+					1, params, HAMON_SLOT_TIMEOUT_MS);
+	if (PQntuples(res) == 0)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("replication slot \"%s\" does not exist on node \"%s\"",
+						s->slot_name, t->node_name)));
+	}
+	current = HamonParseLsn(PQgetisnull(res, 0, 0) ? NULL :
+							PQgetvalue(res, 0, 0));
+	node_end = HamonParseLsn(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	if (s->lsn > node_end)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot advance replication slot \"%s\" to %X/%X",
+						s->slot_name, LSN_FORMAT_ARGS(s->lsn)),
+				 errdetail("Node \"%s\" has WAL only up to %X/%X.",
+						   t->node_name, LSN_FORMAT_ARGS(node_end))));
+	if (!XLogRecPtrIsInvalid(current) && s->lsn < current)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot move replication slot \"%s\" backwards", s->slot_name),
+				 errdetail("The slot is at %X/%X; the target is %X/%X.",
+						   LSN_FORMAT_ARGS(current), LSN_FORMAT_ARGS(s->lsn))));
+
+	res = HamonExec(conn, t->node_name,
+					"SELECT end_lsn::text FROM pg_catalog.pg_replication_slot_advance($1, $2::pg_lsn)",
+					2, params, HAMON_SLOT_TIMEOUT_MS);
+	s->result = HamonParseLsn(PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
 XLogRecPtr
 HamonSlotAdvance(const HamonTarget *t, const char *slot_name, XLogRecPtr lsn)
 {
-	PGconn	   *volatile conn = hamon_slot_connect(t);
-	XLogRecPtr	result = InvalidXLogRecPtr;
+	HamonAdvanceStep s = {slot_name, lsn, InvalidXLogRecPtr};
 
-	PG_TRY();
-	{
-		char		target[32];
-		const char *params[2] = {slot_name, target};
-		PGresult   *res;
-		XLogRecPtr	current;
-		XLogRecPtr	node_end;
-
-		snprintf(target, sizeof(target), "%X/%X", LSN_FORMAT_ARGS(lsn));
-		res = HamonExec(conn, t->node_name,
-						"SELECT coalesce(CASE WHEN slot_type = 'logical'"
-						"  THEN confirmed_flush_lsn END, restart_lsn)::text,"
-						" CASE WHEN pg_catalog.pg_is_in_recovery()"
-						"  THEN pg_catalog.pg_last_wal_replay_lsn()"
-						"  ELSE pg_catalog.pg_current_wal_insert_lsn() END::text"
-						" FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-						1, params, HAMON_SLOT_TIMEOUT_MS);
-		if (PQntuples(res) == 0)
-		{
-			PQclear(res);
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("replication slot \"%s\" does not exist on node \"%s\"",
-							slot_name, t->node_name)));
-		}
-		current = HamonParseLsn(PQgetisnull(res, 0, 0) ? NULL :
-								PQgetvalue(res, 0, 0));
-		node_end = HamonParseLsn(PQgetvalue(res, 0, 1));
-		PQclear(res);
-		if (lsn > node_end)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cannot advance replication slot \"%s\" to %X/%X",
-							slot_name, LSN_FORMAT_ARGS(lsn)),
-					 errdetail("Node \"%s\" has WAL only up to %X/%X.",
-							   t->node_name, LSN_FORMAT_ARGS(node_end))));
-		if (!XLogRecPtrIsInvalid(current) && lsn < current)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cannot move replication slot \"%s\" backwards", slot_name),
-					 errdetail("The slot is at %X/%X; the target is %X/%X.",
-							   LSN_FORMAT_ARGS(current), LSN_FORMAT_ARGS(lsn))));
-
-		res = HamonExec(conn, t->node_name,
-						"SELECT end_lsn::text FROM pg_catalog.pg_replication_slot_advance($1, $2::pg_lsn)",
-						2, params, HAMON_SLOT_TIMEOUT_MS);
-		result = HamonParseLsn(PQgetvalue(res, 0, 0));
-		PQclear(res);
-	}
-	PG_FINALLY();
-	{
-		HamonDisconnect(conn);
-	}
-	PG_END_TRY();
-	return result;
+	HamonWithPeer(t, hamon_slot_advance_on, &s);
+	return s.result;
 }
 
 /*
@@ -295,36 +303,32 @@ HamonSlotAdvance(const HamonTarget *t, const char *slot_name, XLogRecPtr lsn)
  *		Points a standby's WAL receiver at its slot: ALTER SYSTEM SET
  *		primary_slot_name (a validated name, quoted) and a reload.
  */
+static void
+hamon_set_slot_name_on(PGconn *conn, const HamonTarget *t, void *arg)
+{
+	const char *slot_name = (const char *) arg;
+	char	   *literal = PQescapeLiteral(conn, slot_name, strlen(slot_name));
+	char	   *sql;
+
+	if (literal == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not quote a slot name for node \"%s\"",
+						t->node_name)));
+	sql = psprintf("ALTER SYSTEM SET primary_slot_name = %s", literal);
+	PQfreemem(literal);
+	PQclear(HamonExec(conn, t->node_name, sql, 0, NULL,
+					  HAMON_SLOT_TIMEOUT_MS));
+	PQclear(HamonExec(conn, t->node_name,
+					  "SELECT pg_catalog.pg_reload_conf()", 0, NULL,
+					  HAMON_SLOT_TIMEOUT_MS));
+}
+
 void
 HamonSetPrimarySlotName(const HamonTarget *t, const char *slot_name)
 {
-	PGconn	   *volatile conn;
-
 	HamonValidateSlotName(slot_name);
-	conn = hamon_slot_connect(t);
-	PG_TRY();
-	{
-		char	   *literal = PQescapeLiteral(conn, slot_name, strlen(slot_name));
-		char	   *sql;
-
-		if (literal == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("could not quote a slot name for node \"%s\"",
-							t->node_name)));
-		sql = psprintf("ALTER SYSTEM SET primary_slot_name = %s", literal);
-		PQfreemem(literal);
-		PQclear(HamonExec(conn, t->node_name, sql, 0, NULL,
-						  HAMON_SLOT_TIMEOUT_MS));
-		PQclear(HamonExec(conn, t->node_name,
-						  "SELECT pg_catalog.pg_reload_conf()", 0, NULL,
-						  HAMON_SLOT_TIMEOUT_MS));
-	}
-	PG_FINALLY();
-	{
-		HamonDisconnect(conn);
-	}
-	PG_END_TRY();
+	HamonWithPeer(t, hamon_set_slot_name_on, (void *) slot_name);
 }
 
 /* ---------------------------------------------------------------------
@@ -574,6 +578,13 @@ hamon_review_slots_txn(void *arg)
 
 	if (!hamon_manage_standby_slots)
 		return;
+
+	/*
+	 * From here on slots are created and dropped on the peers: the rows that
+	 * record them must not be lost to the worker's lock_timeout.
+	 */
+	if (SPI_execute("SET LOCAL lock_timeout = 0", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not set lock_timeout");
 	if (SPI_execute_with_args("SELECT action, node_id, slot_name"
 							  " FROM hamonitor.slot_actions($1)",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
