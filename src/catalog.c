@@ -555,7 +555,6 @@ HamonCatalogWriteNodeFlags(HamonNode *node)
 	values[2] = BoolGetDatum(node->needs_rejoin);
 	values[3] = TS_DATUM(node->repointed_at, 3);
 	hamon_execute(plan, values, nulls, SPI_OK_UPDATE);
-	node->flags_dirty = false;
 }
 
 /*
@@ -602,8 +601,11 @@ HamonCatalogWriteEvent(const char *cluster_name, const char *node_name,
 
 /*
  * Locks the registry rows of the nodes about to be written, in node_id
- * order, FOR KEY SHARE, and returns the ids it could lock: a node being
- * unregistered meanwhile is gone once we get its row, and is skipped.
+ * order, FOR KEY SHARE SKIP LOCKED, and returns the ids it could lock: a
+ * node being unregistered meanwhile is skipped, and so is a node whose row
+ * a session holds locked (an open transaction around set_maintenance, for
+ * instance), whose results then wait for the next batch instead of making
+ * every cluster's batch wait.
  * Taking these locks first, in order, is what keeps the batch from
  * deadlocking with unregister_node(), which locks the node row and then
  * deletes its state and history (the history insert's foreign key would
@@ -637,7 +639,7 @@ hamon_lock_nodes(List *records, List *flagged)
 	values[0] = PointerGetDatum(arr);
 	if (SPI_execute_with_args("SELECT node_id FROM hamonitor.node"
 							  " WHERE node_id = ANY ($1)"
-							  " ORDER BY node_id FOR KEY SHARE",
+							  " ORDER BY node_id FOR KEY SHARE SKIP LOCKED",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the nodes to write");
 	for (i = 0; i < SPI_processed; i++)
@@ -651,12 +653,16 @@ hamon_lock_nodes(List *records, List *flagged)
  * HamonCatalogWriteProbes
  *		Writes a batch of probe records (state and history), what
  *		clusters have learnt (identifier, primary), the flags of the
- *		flagged nodes, and events.  Nodes unregistered meanwhile are
- *		skipped.  Runs inside HamonRunInTransaction.
+ *		flagged nodes, and events.  Nodes unregistered meanwhile, or whose
+ *		registry row another session holds locked, are skipped: each record
+ *		written is marked written, and the ids of the flagged nodes written
+ *		are appended to *flags_written, in resultcxt.  Runs inside
+ *		HamonRunInTransaction; what it marks counts only once that commits.
  */
 void
 HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
-						List *events)
+						List *events, MemoryContext resultcxt,
+						List **flags_written)
 {
 	List	   *locked = hamon_lock_nodes(records, flagged);
 	List	   *stated = NIL;
@@ -693,7 +699,8 @@ HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
 	{
 		HamonProbeRecord *rec = (HamonProbeRecord *) lfirst(lc);
 
-		if (list_member_int(locked, rec->node->node_id))
+		rec->written = list_member_int(locked, rec->node->node_id);
+		if (rec->written)
 			hamon_add_history(&history, rec->node, rec->role, &rec->result);
 	}
 	hamon_write_probes_ok(&ok);
@@ -705,7 +712,14 @@ HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
 		HamonNode  *node = (HamonNode *) lfirst(lc);
 
 		if (list_member_int(locked, node->node_id))
+		{
+			MemoryContext oldcxt;
+
 			HamonCatalogWriteNodeFlags(node);
+			oldcxt = MemoryContextSwitchTo(resultcxt);
+			*flags_written = lappend_int(*flags_written, node->node_id);
+			MemoryContextSwitchTo(oldcxt);
+		}
 	}
 
 	foreach(lc, events)

@@ -21,7 +21,9 @@ extern bool HamonExtensionExists(void);
 extern List *HamonCatalogLoadNodes(int worker_index, int nworkers,
 								   MemoryContext callercxt, List **clusters);
 extern void HamonCatalogWriteProbes(List *records, List *clusters,
-									List *flagged, List *events);
+									List *flagged, List *events,
+									MemoryContext resultcxt,
+									List **flags_written);
 extern uint64 HamonCatalogPurgeHistory(void);
 extern int64 HamonCatalogWriteEvent(const char *cluster_name,
 									const char *node_name, const char *kind,

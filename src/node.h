@@ -170,6 +170,7 @@ typedef struct HamonProbeRecord
 {
 	HamonNode  *node;
 	HamonRole	role;			/* the role this probe saw */
+	bool		written;		/* in the catalog (catalog.c marks it) */
 	HamonProbeResult result;
 } HamonProbeRecord;
 

@@ -61,6 +61,12 @@
 #define HAMON_WRITE_DELAY_MS 100
 /* how often the history purge runs while it has nothing left to purge */
 #define HAMON_PURGE_INTERVAL_MS 10000
+/* how long a worker transaction waits for a lock before it gives up */
+#define HAMON_LOCK_TIMEOUT "200ms"
+/* a batch whose write failed is tried again after this long */
+#define HAMON_WRITE_RETRY_MS 1000
+/* results kept while writes fail; the oldest are dropped beyond this */
+#define HAMON_MAX_PENDING_RECORDS 20000
 
 typedef struct HamonWorker
 {
@@ -71,6 +77,8 @@ typedef struct HamonWorker
 	List	   *records;		/* HamonProbeRecords not yet written */
 	List	   *events;			/* HamonEvents not yet written */
 	TimestampTz records_since;	/* when the oldest of them came in */
+	TimestampTz write_retry_at; /* a failed write is tried again then */
+	bool		write_failing;	/* the last write failed */
 	List	   *nodes;
 	List	   *clusters;
 	bool		active;			/* nodes loaded and being probed */
@@ -86,6 +94,16 @@ typedef struct HamonWorker
 
 static HamonWorker worker;
 
+/* what one batch write takes, and what it reports back */
+typedef struct HamonBatchWrite
+{
+	List	   *records;
+	List	   *clusters;
+	List	   *flagged;
+	List	   *events;
+	List	   *flags_written;	/* node ids whose flags were written */
+} HamonBatchWrite;
+
 static void hamon_worker_shmem_exit(int code, Datum arg);
 static bool hamon_activate(void);
 static void hamon_deactivate(void);
@@ -93,6 +111,7 @@ static void hamon_load_nodes(void *arg);
 static void hamon_merge_nodes(List *loaded, List *loaded_clusters);
 static void hamon_flush_results(bool force);
 static void hamon_write_results(void *arg);
+static void hamon_keep_failed_batch(TimestampTz now);
 static void hamon_purge(TimestampTz now);
 static void hamon_purge_txn(void *arg);
 static void hamon_sync_wait_set(void);
@@ -137,6 +156,24 @@ HamonWorkerMain(Datum main_arg)
 	 * actions set it back on for their own transactions.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * Every name the worker's SQL resolves, operators included, comes from
+	 * pg_catalog or the extension's schema: an object a user created in a
+	 * schema on the database's default search_path is never called by this
+	 * superuser process.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
+					PGC_S_OVERRIDE);
+
+	/*
+	 * A session that holds a lock on a registry row (an open transaction
+	 * around hamonitor.set_maintenance, say) must not freeze the probing of
+	 * every cluster: a batch that waits longer than this is rolled back,
+	 * kept, and written again (hamon_flush_results).
+	 */
+	SetConfigOption("lock_timeout", HAMON_LOCK_TIMEOUT, PGC_SUSET,
+					PGC_S_OVERRIDE);
 	worker.wes_dirty = true;
 
 	ereport(LOG,
@@ -270,6 +307,7 @@ hamon_deactivate(void)
 	worker.records = NIL;
 	worker.events = NIL;
 	worker.records_since = 0;
+	worker.write_failing = false;
 	MemoryContextReset(worker.batch_cxt);
 	MemoryContextReset(worker.node_cxt);
 	MemoryContextReset(worker.cycle_cxt);
@@ -406,6 +444,12 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 
 		if (HamonFindNode(nodes, node->node_id) == NULL)
 		{
+			ListCell   *lc2;
+
+			/* its results still pending after a failed write go too */
+			foreach(lc2, worker.records)
+				if (((HamonProbeRecord *) lfirst(lc2))->node == node)
+					worker.records = foreach_delete_current(worker.records, lc2);
 			HamonProbeStop(node);
 			worker.wes_dirty = true;
 			pfree(node->conninfo);
@@ -440,6 +484,7 @@ hamon_flush_results(bool force)
 	List	   *flagged = NIL;
 	List	   *actions = NIL;
 	ListCell   *lc;
+	HamonBatchWrite write;
 	TimestampTz now = GetCurrentTimestamp();
 
 	foreach(lc, worker.nodes)
@@ -502,23 +547,39 @@ hamon_flush_results(bool force)
 	if (!force && now - worker.records_since <
 		HAMON_WRITE_DELAY_MS * INT64CONST(1000))
 		goto out;
+	if (worker.write_failing && now < worker.write_retry_at)
+		goto out;
 
-	if (HamonRunInTransaction(hamon_write_results,
-							  list_make4(worker.records, clusters, flagged,
-										 worker.events),
-							  "write probe results"))
+	write.records = worker.records;
+	write.clusters = clusters;
+	write.flagged = flagged;
+	write.events = worker.events;
+	write.flags_written = NIL;
+	if (!HamonRunInTransaction(hamon_write_results, &write,
+							   "write probe results"))
 	{
-		foreach(lc, clusters)
-			((HamonCluster *) lfirst(lc))->dirty = false;
+		/*
+		 * Nothing of the batch is in the catalog: keep its results and
+		 * events for the next write, and run none of its actions, which may
+		 * only follow a committed decision (the reviews plan them again
+		 * from the state in memory).  Perhaps the extension is gone: look.
+		 */
+		hamon_keep_failed_batch(now);
+		goto out;
 	}
-	else
-	{
-		/* perhaps the extension is gone: look again */
-		worker.reload = true;
-	}
-	worker.records = NIL;
+	worker.write_failing = false;
+	foreach(lc, clusters)
+		((HamonCluster *) lfirst(lc))->dirty = false;
+	foreach(lc, flagged)
+		if (list_member_int(write.flags_written,
+							((HamonNode *) lfirst(lc))->node_id))
+			((HamonNode *) lfirst(lc))->flags_dirty = false;
 	worker.events = NIL;
-	worker.records_since = 0;
+	/* results of nodes whose row was locked wait for the next batch */
+	foreach(lc, worker.records)
+		if (((HamonProbeRecord *) lfirst(lc))->written)
+			worker.records = foreach_delete_current(worker.records, lc);
+	worker.records_since = worker.records != NIL ? now : 0;
 
 	foreach(lc, actions)
 	{
@@ -546,7 +607,9 @@ hamon_flush_results(bool force)
 	}
 
 	MemoryContextSwitchTo(oldcxt);
-	MemoryContextReset(worker.batch_cxt);
+	/* results still pending live in batch_cxt: keep it until they are out */
+	if (worker.records == NIL)
+		MemoryContextReset(worker.batch_cxt);
 	MemoryContextReset(worker.cycle_cxt);
 	return;
 
@@ -555,13 +618,42 @@ out:
 	MemoryContextReset(worker.cycle_cxt);
 }
 
+/*
+ * After a failed write: the batch's records and events stay pending (in
+ * batch_cxt, which is then not reset) and are written with the next batch,
+ * HAMON_WRITE_RETRY_MS from now.  Only probe records are ever dropped, the
+ * oldest first, when too many pile up: node state is written from memory
+ * anyway, and events are never dropped.
+ */
+static void
+hamon_keep_failed_batch(TimestampTz now)
+{
+	int			excess = list_length(worker.records) - HAMON_MAX_PENDING_RECORDS;
+
+	if (excess > 0)
+	{
+		int			i;
+
+		for (i = 0; i < excess; i++)
+			pfree(list_nth(worker.records, i));
+		worker.records = list_delete_first_n(worker.records, excess);
+		ereport(WARNING,
+				(errmsg("pg_hamonitor worker %d dropped %d probe results it could not write",
+						worker.index, excess)));
+	}
+	worker.write_failing = true;
+	worker.write_retry_at = TimestampTzPlusMilliseconds(now,
+														HAMON_WRITE_RETRY_MS);
+	worker.reload = true;
+}
+
 static void
 hamon_write_results(void *arg)
 {
-	List	   *args = (List *) arg;
+	HamonBatchWrite *w = (HamonBatchWrite *) arg;
 
-	HamonCatalogWriteProbes(linitial(args), lsecond(args), lthird(args),
-							lfourth(args));
+	HamonCatalogWriteProbes(w->records, w->clusters, w->flagged, w->events,
+							worker.batch_cxt, &w->flags_written);
 }
 
 /*
@@ -696,8 +788,10 @@ hamon_next_timeout(TimestampTz now)
 		if (t < next)
 			next = t;
 	}
-	/* results waiting to be written */
-	if (worker.records_since != 0)
+	/* results waiting to be written, or to be written again */
+	if (worker.write_failing)
+		next = Min(next, worker.write_retry_at);
+	else if (worker.records_since != 0)
 		next = Min(next, TimestampTzPlusMilliseconds(worker.records_since,
 													 HAMON_WRITE_DELAY_MS));
 	/* a cluster whose primary is down is decided on again soon */
