@@ -34,4 +34,16 @@ SELECT pg_temp.try($$SELECT hamonitor.drop_slot('a', 'x', cluster_name => 's')$$
 -- managed slot names: valid slot names whatever the node name
 SELECT n, hamonitor.managed_slot_name(n)
   FROM unnest(ARRAY['sb1', 'Node-2.east', repeat('n', 63)]) n;
+-- distinct nodes never share a managed slot: 1.0 mapped these three to one
+SELECT hamonitor.register_node(n, 'host=127.0.0.1 port=1', 'names') > 0 AS registered
+  FROM unnest(ARRAY['db-1', 'db_1', 'DB_1']) n;
+SELECT node_name, slot_name FROM hamonitor.node
+ WHERE cluster_name = 'names' ORDER BY node_name COLLATE "C";
+-- a name that would take another node's slot name is refused, nothing written
+SELECT pg_temp.try(format('SELECT hamonitor.register_node(%L, %L, %L)',
+                          substr(hamonitor.managed_slot_name('DB_1'), 11),
+                          'host=127.0.0.1 port=1', 'names'));
+SELECT count(*) FROM hamonitor.node WHERE cluster_name = 'names';
+SELECT hamonitor.unregister_node(n, 'names')
+  FROM unnest(ARRAY['db-1', 'db_1', 'DB_1']) n;
 SELECT count(*) FROM hamonitor.slots;

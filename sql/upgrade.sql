@@ -10,6 +10,10 @@ SELECT extversion FROM pg_extension WHERE extname = 'pg_hamonitor';
 SELECT cluster_name, node_name, conninfo, priority FROM hamonitor.status
  ORDER BY cluster_name, node_name;
 SELECT kind, count(*) FROM hamonitor.events GROUP BY kind ORDER BY kind;
+-- managed slot names: 1.0 gave "db-1" and "DB_1" the same one; the first
+-- registered keeps it (no slot is renamed), the other gets its own
+SELECT cluster_name, node_name, slot_name FROM hamonitor.node
+ ORDER BY node_id;
 -- every function of the extension runs with a pinned search_path
 SELECT p.oid::regprocedure AS unpinned
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

@@ -621,7 +621,7 @@ hamon_review_slots_txn(void *arg)
 			v1[1] = CStringGetTextDatum(slot_name);
 			if (SPI_execute_with_args("SELECT node_name FROM hamonitor.node"
 									  " WHERE cluster_name = $1"
-									  " AND hamonitor.managed_slot_name(node_name) = $2",
+									  " AND slot_name = $2",
 									  2, t1, v1, NULL, true, 1) == SPI_OK_SELECT &&
 				SPI_processed > 0)
 				for_node = SPI_getvalue(SPI_tuptable->vals[0],
@@ -727,7 +727,7 @@ HamonCreateManagedSlots(const char *cluster_name, const HamonTarget *primary,
 		return;
 	values[0] = CStringGetTextDatum(cluster_name);
 	values[1] = Int32GetDatum(primary_node_id);
-	if (SPI_execute_with_args("SELECT n.node_name, hamonitor.managed_slot_name(n.node_name)"
+	if (SPI_execute_with_args("SELECT n.node_name, n.slot_name"
 							  " FROM hamonitor.node n JOIN hamonitor.node_state s USING (node_id)"
 							  " WHERE n.cluster_name = $1 AND n.node_id <> $2"
 							  " AND NOT s.sysid_mismatch AND s.role <> 'primary'"
