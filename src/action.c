@@ -41,7 +41,7 @@
 /*
  * HamonTry
  *		Runs fn(arg) in a subtransaction; on ERROR rolls it back, sets
- *		*errmsg (palloc'd, message and detail) and returns false.  For
+ *		*errmsg (palloc'd: message, detail and hint) and returns false.  For
  *		actions on peers whose failure is an outcome to record, not a reason
  *		to abort the caller's transaction.
  */
@@ -71,9 +71,11 @@ HamonTry(void (*fn) (void *), void *arg, char **errmsg)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
-		*errmsg = edata->detail ?
-			psprintf("%s (%s)", edata->message, edata->detail) :
-			pstrdup(edata->message);
+		*errmsg = psprintf("%s%s%s%s%s", edata->message,
+						   edata->detail ? " (" : "",
+						   edata->detail ? edata->detail : "",
+						   edata->detail ? ")" : "",
+						   edata->hint ? psprintf(" Hint: %s", edata->hint) : "");
 		FreeErrorData(edata);
 		ok = false;
 	}
