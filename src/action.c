@@ -330,12 +330,21 @@ hamon_fence_on(PGconn *conn, const HamonTarget *t, void *arg)
 					  "ALTER SYSTEM SET default_transaction_read_only = on",
 					  0, NULL);
 	hamon_action_exec(conn, t, "SELECT pg_catalog.pg_reload_conf()", 0, NULL);
+	/*
+	 * A role that is not a superuser (pg_signal_backend) gets an ERROR for a
+	 * superuser's session, which would abort the whole fence: those are
+	 * skipped, and turn read-only with the reload all the same.
+	 */
 	hamon_action_exec(conn, t,
-					  "SELECT pg_catalog.pg_terminate_backend(pid, 5000)"
-					  " FROM pg_catalog.pg_stat_activity"
-					  " WHERE backend_type OPERATOR(pg_catalog.=) 'client backend'"
-					  " AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
-					  " AND pid OPERATOR(pg_catalog.<>) $1::integer",
+					  "SELECT pg_catalog.pg_terminate_backend(a.pid, 5000)"
+					  " FROM pg_catalog.pg_stat_activity a"
+					  " WHERE a.backend_type OPERATOR(pg_catalog.=) 'client backend'"
+					  " AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
+					  " AND a.pid OPERATOR(pg_catalog.<>) $1::integer"
+					  " AND (NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r"
+					  "                     WHERE r.oid OPERATOR(pg_catalog.=) a.usesysid), false)"
+					  "      OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r"
+					  "           WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER))",
 					  1, params);
 	(void) hamon_read_position(conn, t, NULL, &s->lsn);
 }
@@ -348,6 +357,8 @@ hamon_fence_on(PGconn *conn, const HamonTarget *t, void *arg)
  *		witness's probe session on the node, 0 if none), so clients
  *		reconnect into read-only sessions.  Sessions are told apart by
  *		process ID only: an application_name is the client's to choose.
+ *		A witness role that is not a superuser cannot end superuser
+ *		sessions: they stay, read-only for their next transaction.
  *		A client can still SET it back per session: this is a fence against
  *		accidents, not against a determined writer.  Returns the node's
  *		flush LSN after the sessions are gone.

@@ -200,8 +200,13 @@ HamonExecuteFailover(const char *cluster_name, const HamonClusterView *cv,
 		const HamonNodeView *n = &cv->nodes[i];
 		HamonStep	rstep;
 
+		/*
+		 * A node never reached (role unknown: a wrong CA, host name or
+		 * password from the start) may well be a standby of the old primary:
+		 * it is reported as not repointed rather than skipped silently.
+		 */
 		if (i == candidate || i == cv->primary || n->sysid_mismatch ||
-			n->role != HAMON_ROLE_STANDBY)
+			(n->role != HAMON_ROLE_STANDBY && n->role != HAMON_ROLE_UNKNOWN))
 			continue;
 		if (n->health != HAMON_HEALTH_UP)
 		{

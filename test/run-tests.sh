@@ -55,6 +55,7 @@ APT_PACKAGES=(
     "postgresql-$PG_MAJOR"            # server, initdb, pg_ctl, pgbench
     "postgresql-server-dev-$PG_MAJOR" # PGXS, pg_regress, PostgreSQL::Test::*
     libipc-run-perl                   # IPC::Run, needed by the TAP modules
+    openssl                           # certificates for the TLS tests
     perl                              # prove, Test::More, Time::HiRes
     make
     gcc
