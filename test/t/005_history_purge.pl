@@ -62,9 +62,8 @@ $witness->safe_psql('postgres', qq{
 	INSERT INTO hamonitor.probe_history (node_id, probed_at, success)
 	SELECT $node_id, now() - interval '2 hours' - g * interval '1 s', true
 	  FROM generate_series(1, 300) g;});
-$witness->safe_psql('postgres',
-	"ALTER SYSTEM SET pg_hamonitor.history_retention = '1h'");
-$witness->reload;
+ok(set_witness_guc($witness, 'history_retention', '1h'),
+	'history_retention reloaded as 1h');
 ok( $witness->poll_query_until(
 		'postgres',
 		"SELECT count(*) FROM hamonitor.probe_history

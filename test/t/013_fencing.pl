@@ -18,7 +18,6 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
 
 my $cluster = 'main';
 
@@ -27,7 +26,7 @@ my ($primary, $sb1) = create_ha_cluster(
 	primary       => 'primary',
 	standbys      => ['sb1'],
 	wal_log_hints => 1);
-my $witness = create_failover_witness('witness');
+my $witness = create_witness('witness', failover => 1);
 ok(register_ha_cluster($witness, $cluster, $primary, $sb1),
 	'witness sees the primary and its streaming standby');
 
@@ -44,8 +43,7 @@ my $mark = last_event_id($witness);
 kill9_all($primary);
 ok(wait_for_event($witness, $cluster, 'promoted', "node_name = 'sb1'", $mark),
 	'sb1 is promoted after the crash of the primary');
-ok($sb1->poll_query_until('postgres', 'SELECT pg_is_in_recovery()', 'f'),
-	'sb1 is out of recovery');
+ok(wait_until_promoted($sb1), 'sb1 is out of recovery');
 ok( wait_for_status(
 		$witness, 'sb1', "role = 'primary' AND health = 'up' AND timeline = 2",
 		$cluster),
@@ -84,11 +82,7 @@ is( $witness->safe_psql(
 		   FROM hamonitor.status WHERE cluster_name = '$cluster'"),
 	'primary:false,sb1:false',
 	'no split brain: the old primary is on an older timeline');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT n.node_name || ':' || c.timeline FROM hamonitor.cluster c
-		   JOIN hamonitor.node n ON n.node_id = c.primary_node_id
-		  WHERE c.cluster_name = '$cluster'"),
+is(cluster_primary($witness, $cluster),
 	'sb1:2',
 	'the cluster\'s primary is still sb1 on timeline 2');
 is(status_value($witness, 'sb1', 'fenced', $cluster),

@@ -17,9 +17,8 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
 
-my $witness = create_failover_witness('witness');
+my $witness = create_witness('witness', failover => 1);
 
 my ($primary, $sb1, $sb2) =
   create_ha_cluster(primary => 'primary', standbys => [ 'sb1', 'sb2' ]);
@@ -78,18 +77,14 @@ ok(wait_for_status($witness, 'primary', 'fenced', 'main'),
 ok(wait_for_event($witness, 'main', 'switchover', undef, $mark),
 	'switchover: a switchover event');
 like(
-	$witness->safe_psql(
-		'postgres',
-		"SELECT string_agg(detail, E'\\n') FROM hamonitor.events
-		  WHERE cluster_name = 'main' AND kind = 'switchover'
-		    AND event_id > $mark"),
+	event_value(
+		$witness, 'main', 'switchover', "string_agg(detail, E'\\n')", undef,
+		$mark),
 	qr/pg_rewind|standby\.signal|primary_conninfo/i,
 	'switchover: the event tells how to rejoin the old primary');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT string_agg(node_name, ',') FROM hamonitor.events
-		  WHERE cluster_name = 'main' AND kind = 'promoted'
-		    AND event_id > $mark"),
+is( event_value(
+		$witness, 'main', 'promoted', "string_agg(node_name, ',')", undef,
+		$mark),
 	'sb1',
 	'switchover: one promoted event, for sb1');
 ok( wait_for_status(
@@ -135,18 +130,12 @@ ok( wait_for_status(
 		$witness, 'sb2', "role = 'primary' AND health = 'up' AND timeline = 3",
 		'main'),
 	'failover(planned): status shows sb2 primary on timeline 3');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT string_agg(node_name, ',') FROM hamonitor.events
-		  WHERE cluster_name = 'main' AND kind = 'promoted'
-		    AND event_id > $mark"),
+is( event_value(
+		$witness, 'main', 'promoted', "string_agg(node_name, ',')", undef,
+		$mark),
 	'sb2',
 	'failover(planned): one promoted event, for sb2');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT n.node_name || ':' || c.timeline FROM hamonitor.cluster c
-		   JOIN hamonitor.node n ON n.node_id = c.primary_node_id
-		  WHERE c.cluster_name = 'main'"),
+is(cluster_primary($witness, 'main'),
 	'sb2:3',
 	'failover(planned): the cluster row names sb2 on timeline 3');
 is( $witness->safe_psql(
@@ -161,8 +150,7 @@ note "events of cluster main:\n" . events_text($witness, 'main');
 # the next part has a cluster of its own
 foreach my $node ($primary, $sb1, $sb2)
 {
-	$witness->safe_psql('postgres',
-		"SELECT hamonitor.unregister_node('${\ $node->name }', 'main')");
+	unregister_node($witness, $node->name, 'main');
 	$node->stop;
 }
 
@@ -245,10 +233,7 @@ my $recovery = in_recovery($c1) . in_recovery($c2);
 ok($recovery eq 'ft' || $recovery eq 'tf',
 	"conc: exactly one node out of recovery (conc_1, conc_2: $recovery)");
 my $winner = $recovery eq 'ft' ? 'conc_1' : 'conc_2';
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT node_name FROM hamonitor.events
-		  WHERE cluster_name = 'conc' AND kind = 'promoted'"),
+is(event_value($witness, 'conc', 'promoted', 'node_name'),
 	$winner,
 	'conc: the promoted event names the node out of recovery');
 if ($r1 eq 'ok' || $r2 eq 'ok')

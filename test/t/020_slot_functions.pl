@@ -22,14 +22,12 @@ use Time::HiRes qw(time);
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
-use HamonSlotTest;
 
 # the default cluster, so that calls need not name it
 my $cluster = 'default';
 
 my ($primary, $standby) =
-  create_logical_ha_cluster(primary => 'primary', standbys => ['standby']);
+  create_ha_cluster(primary => 'primary', standbys => ['standby'], logical => 1);
 my $witness = create_witness('witness');
 ok(register_ha_cluster($witness, $cluster, $primary, $standby),
 	'witness sees the primary and a streaming standby');
@@ -423,7 +421,7 @@ my $bg = start_bg_psql($witness,
 $primary->wait_for_log(qr/replication slot "phys1" is active for PID $pid/,
 	$log_offset);
 note 'drop_slot tried once, killing pg_receivewal';
-stop_receivewal($rw);
+stop_helper($rw);
 is(finish_bg_psql($bg), 'ok',
 	'drop_slot succeeds once pg_receivewal is gone');
 is($bg->{out}, 'dropped', 'drop_slot returns dropped');
