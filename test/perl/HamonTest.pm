@@ -47,11 +47,12 @@ sees every node up), wait_for_status, status_value, cluster_value,
 cluster_primary,
 wait_for_streaming, wait_until_promoted, worker_sessions,
 wait_for_worker_sessions, wait_for_more_probes, wait_for_probed_since,
-wait_seconds, set_witness_guc, reset_witness_guc.
+wait_seconds, wait_for_setting, set_witness_guc, reset_witness_guc.
 
 =item SQL and SQLSTATEs
 
-psql_result, sqlstate_of, start_bg_psql, finish_bg_psql: one parser finds
+psql_result, sqlstate_of, is_sqlstate, start_bg_psql, finish_bg_psql: one
+parser finds
 the SQLSTATE in psql's verbose error report.
 
 =item events
@@ -101,6 +102,7 @@ our @EXPORT = qw(
   quote_literal
   psql_result
   sqlstate_of
+  is_sqlstate
   start_bg_psql
   finish_bg_psql
   create_witness
@@ -123,6 +125,7 @@ our @EXPORT = qw(
   wait_for_more_probes
   wait_for_probed_since
   wait_seconds
+  wait_for_setting
   set_witness_guc
   reset_witness_guc
   last_event_id
@@ -228,6 +231,23 @@ sub sqlstate_of
 {
 	my ($state) = psql_result(@_);
 	return $state;
+}
+
+=pod
+
+=item is_sqlstate($node, $sql, $expected, $test_name)
+
+A test: psql_result's state of $sql is $expected (an SQLSTATE, or 'ok');
+on failure its stderr is printed.  Returns the test's result.
+
+=cut
+
+sub is_sqlstate
+{
+	my ($node, $sql, $expected, $name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my ($state, $out, $err) = psql_result($node, $sql);
+	return is($state, $expected, $name) || diag("psql stderr: $err");
 }
 
 =pod
@@ -789,9 +809,24 @@ sub _reload_until
 {
 	my ($witness, $name, $value) = @_;
 	$witness->reload;
-	return $witness->poll_query_until('postgres',
-		"SELECT current_setting('pg_hamonitor.$name') = "
-		  . quote_literal($value));
+	return wait_for_setting($witness, "pg_hamonitor.$name", $value);
+}
+
+=pod
+
+=item wait_for_setting($node, $name, $value)
+
+Polls $node until a new session shows the setting $name as $value (as
+SHOW prints it); returns true if it did.
+
+=cut
+
+sub wait_for_setting
+{
+	my ($node, $name, $value) = @_;
+	return $node->poll_query_until('postgres',
+		sprintf('SELECT current_setting(%s) = %s',
+			quote_literal($name), quote_literal($value)));
 }
 
 =pod
@@ -949,8 +984,9 @@ sub start_event_listener
 =item wait_for_notification($listener, $event_id)
 
 Polls a start_event_listener session (psql prints what it received with
-each query's result) for about 5 s, until the notification carrying
-$event_id has come; returns all it printed.
+each query's result) for about 5 s, until the notification on
+hamonitor_event carrying $event_id has been received.  Returns true if it
+was; otherwise prints what the session received and returns false.
 
 =cut
 
@@ -958,15 +994,16 @@ sub wait_for_notification
 {
 	my ($listener, $event_id) = @_;
 	my $notifications = '';
+	my $expected =
+	  qr/Asynchronous notification "hamonitor_event" with payload "$event_id" received/;
 
 	foreach my $i (1 .. 50)
 	{
 		$notifications .= $listener->query_safe('SELECT pg_sleep(0.1)');
-		last
-		  if $notifications =~
-		  /Asynchronous notification "hamonitor_event" with payload "$event_id"/;
+		return 1 if $notifications =~ $expected;
 	}
-	return $notifications;
+	diag("no notification with payload $event_id; received:\n$notifications");
+	return 0;
 }
 
 =pod
@@ -1139,12 +1176,11 @@ sub thaw_server
 =head2 Helper processes
 
 Black holes, proxies and pg_receivewal run as helper processes: each is a
-hash with harness (IPC::Run), pid, what, and for TCP servers port.  The TCP
-servers are perl processes that lead their own process group and exit by
-themselves when the test process goes away.  stop_helper stops any of them;
-those still running at exit are stopped then.
-
-=over
+hash with harness (IPC::Run), what (a name for messages), and for the TCP
+servers port and pgid.  The TCP servers are perl processes that lead their
+own process group (pgid) and exit by themselves when the test process goes
+away.  stop_helper stops any of them; those still running at exit are
+stopped then.
 
 =cut
 
@@ -1174,6 +1210,8 @@ sub _start_helper
 }
 
 =pod
+
+=over
 
 =item stop_helper($helper)
 

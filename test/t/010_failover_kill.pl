@@ -200,10 +200,7 @@ is(count_events($witness, $cluster, 'needs_rejoin'),
 # The events were notified on hamonitor_event
 # ---------------------------------------------------------------------
 
-my $notifications = wait_for_notification($listener, $first_promoted);
-like(
-	$notifications,
-	qr/Asynchronous notification "hamonitor_event" with payload "$first_promoted" received/,
+ok(wait_for_notification($listener, $first_promoted),
 	'the promoted event was notified on hamonitor_event with its event_id');
 $listener->quit;
 

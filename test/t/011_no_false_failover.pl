@@ -38,7 +38,8 @@ $primary->safe_psql('postgres', 'CREATE TABLE t (id integer)');
 sub no_failover
 {
 	my ($what, $after) = @_;
-	is(count_events($witness, $cluster, [ 'failover', 'promoted' ], undef, $after),
+	is( count_events(
+			$witness, $cluster, [ 'failover', 'promoted' ], undef, $after),
 		'0',
 		"$what: no failover or promoted event");
 	is(in_recovery($sb1) . in_recovery($sb2),
@@ -58,8 +59,7 @@ ok( register_ha_cluster(
 				primary => "host=127.0.0.1 port=$proxy->{port} dbname=postgres"
 			}
 		}),
-	'the witness probes the primary through the proxy, sb1 and sb2 are up and streaming'
-);
+	'the witness probes the primary through the proxy; sb1, sb2 stream');
 ok(wait_for_worker_sessions($primary, $cluster, 'primary', 1),
 	'the witness has its session on the primary');
 

@@ -64,14 +64,13 @@ ok( wait_for_status(
 	'status: the old primary, on timeline 1, is fenced');
 ok(wait_for_event($witness, $cluster, 'fenced', "node_name = 'primary'", $mark),
 	'a fenced event for the old primary');
-ok( $primary->poll_query_until(
-		'postgres', 'SHOW default_transaction_read_only', 'on'),
+ok(wait_for_setting($primary, 'default_transaction_read_only', 'on'),
 	'default_transaction_read_only is on on the old primary');
 # (only now: the witness ends the client sessions when it fences)
 is(in_recovery($primary), 'f',
 	'the old primary came back as a primary, not a standby');
-is(sqlstate_of($primary, "INSERT INTO t VALUES (1000, 'stale')"),
-	'25006', 'an INSERT on the fenced old primary fails with 25006');
+is_sqlstate($primary, "INSERT INTO t VALUES (1000, 'stale')", '25006',
+	'an INSERT on the fenced old primary fails with 25006');
 is($primary->safe_psql('postgres', 'SELECT count(*) FROM t WHERE id > 100'),
 	'0', 'nothing was written on the old primary');
 
@@ -139,8 +138,7 @@ ok( wait_for_status(
 	'status: the rejoined node is an up standby, no longer fenced');
 ok(wait_for_event($witness, $cluster, 'unfenced', "node_name = 'primary'", $mark),
 	'an unfenced event for it');
-ok( $primary->poll_query_until(
-		'postgres', 'SHOW default_transaction_read_only', 'off'),
+ok(wait_for_setting($primary, 'default_transaction_read_only', 'off'),
 	'the witness reset default_transaction_read_only on it');
 
 $sb1->safe_psql('postgres', "INSERT INTO t VALUES (201, 'rejoined')");

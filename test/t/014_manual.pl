@@ -31,20 +31,18 @@ $primary->safe_psql('postgres',
 # promote() and failover() refusals while the primary is up
 # ---------------------------------------------------------------------
 
-is(sqlstate_of($witness, "SELECT hamonitor.promote('nosuch', 'main')"),
-	'42704', 'promote() of an unknown node: 42704');
-is(sqlstate_of($witness, "SELECT hamonitor.promote('sb1', 'nosuch')"),
-	'42704', 'promote() in an unknown cluster: 42704');
-is(sqlstate_of($witness, "SELECT hamonitor.promote('primary', 'main')"),
-	'55000', 'promote() of the primary: 55000');
-is(sqlstate_of($witness, "SELECT hamonitor.promote('sb1', 'main')"),
-	'55000', 'promote() of a standby while the primary is up: 55000');
-is( sqlstate_of(
-		$witness, "SELECT hamonitor.promote('sb1', 'main', force => true)"),
-	'55000',
-	'force does not override a primary that is up: 55000');
-is(sqlstate_of($witness, "SELECT hamonitor.failover('main')"),
-	'55000', 'failover() while the primary is up: 55000');
+is_sqlstate($witness, "SELECT hamonitor.promote('nosuch', 'main')", '42704',
+	'promote() of an unknown node: 42704');
+is_sqlstate($witness, "SELECT hamonitor.promote('sb1', 'nosuch')", '42704',
+	'promote() in an unknown cluster: 42704');
+is_sqlstate($witness, "SELECT hamonitor.promote('primary', 'main')", '55000',
+	'promote() of the primary: 55000');
+is_sqlstate($witness, "SELECT hamonitor.promote('sb1', 'main')", '55000',
+	'promote() of a standby while the primary is up: 55000');
+is_sqlstate($witness, "SELECT hamonitor.promote('sb1', 'main', force => true)",
+	'55000', 'force does not override a primary that is up: 55000');
+is_sqlstate($witness, "SELECT hamonitor.failover('main')", '55000',
+	'failover() while the primary is up: 55000');
 is(in_recovery($sb1) . in_recovery($sb2),
 	'tt', 'no standby was promoted by the refused calls');
 is(count_events($witness, 'main', 'promoted'), '0', 'no promoted event');
@@ -67,11 +65,10 @@ note "switchover returned: $result";
 is(in_recovery($sb1), 'f', 'switchover: sb1 is a primary');
 is($sb1->safe_psql('postgres', 'SELECT count(*) FROM t'),
 	$rows, 'switchover: every row written on the old primary is on sb1');
-ok( $primary->poll_query_until(
-		'postgres', 'SHOW default_transaction_read_only', 'on'),
+ok(wait_for_setting($primary, 'default_transaction_read_only', 'on'),
 	'switchover: the old primary is read-only');
-is(sqlstate_of($primary, "INSERT INTO t VALUES (0, 'stale')"),
-	'25006', 'switchover: an INSERT on the old primary fails with 25006');
+is_sqlstate($primary, "INSERT INTO t VALUES (0, 'stale')", '25006',
+	'switchover: an INSERT on the old primary fails with 25006');
 ok(wait_for_status($witness, 'primary', 'fenced', 'main'),
 	'switchover: the old primary is fenced in status');
 ok(wait_for_event($witness, 'main', 'switchover', undef, $mark),
@@ -105,8 +102,8 @@ is(in_recovery($sb2), 't', 'switchover: sb2 is a standby');
 # failover() refuses while sb1 is up; planned => true switches over
 # ---------------------------------------------------------------------
 
-is(sqlstate_of($witness, "SELECT hamonitor.failover('main')"),
-	'55000', 'failover() while the new primary is up: 55000');
+is_sqlstate($witness, "SELECT hamonitor.failover('main')", '55000',
+	'failover() while the new primary is up: 55000');
 is(in_recovery($sb2), 't', 'the refused failover() promoted nothing');
 
 $sb1->safe_psql('postgres',
@@ -122,7 +119,7 @@ is(in_recovery($sb2), 'f',
 	'failover(planned): sb2, the only eligible standby, is a primary');
 is($sb2->safe_psql('postgres', 'SELECT count(*) FROM t'),
 	$rows, 'failover(planned): no row lost');
-ok($sb1->poll_query_until('postgres', 'SHOW default_transaction_read_only', 'on'),
+ok(wait_for_setting($sb1, 'default_transaction_read_only', 'on'),
 	'failover(planned): sb1 is read-only');
 ok(wait_for_status($witness, 'sb1', 'fenced', 'main'),
 	'failover(planned): sb1 is fenced');
@@ -178,8 +175,8 @@ ok( wait_for_event(
 $c2->stop;
 ok(wait_for_status($witness, 'conc_2', "health = 'down'", 'conc'),
 	'conc: conc_2 is down');
-is(sqlstate_of($witness, "SELECT hamonitor.promote('conc_2', 'conc')"),
-	'55000', 'promote() of a standby that is down: 55000');
+is_sqlstate($witness, "SELECT hamonitor.promote('conc_2', 'conc')", '55000',
+	'promote() of a standby that is down: 55000');
 $c2->start;
 ok( wait_for_status(
 		$witness, 'conc_2', "health = 'up' AND role = 'standby'", 'conc'),

@@ -301,10 +301,7 @@ ok( wait_for_slot_view(
 like(status_value($witness, $new_name, 'slot_alerts', $cluster),
 	qr/idle_slot/, "hamonitor.status.slot_alerts of $new_name names idle_slot");
 
-my $notifications = wait_for_notification($listener, $alert_id);
-like(
-	$notifications,
-	qr/Asynchronous notification "hamonitor_event" with payload "$alert_id" received/,
+ok(wait_for_notification($listener, $alert_id),
 	'the slot_alert event was notified on hamonitor_event');
 $listener->quit;
 
