@@ -23,7 +23,8 @@ HamonTest - the one helper module of the pg_hamonitor TAP tests and benchmarks
   kill9_all($primary);
   ok(wait_for_event($witness, 'main', 'promoted', undef, $mark),
      'a standby was promoted');
-  is(sqlstate_of($witness, "SELECT hamonitor.failover('main')"), '55000');
+  is_sqlstate($witness, "SELECT hamonitor.failover('main')", '55000',
+              'failover() refused: 55000');
 
 =head1 DESCRIPTION
 
@@ -42,18 +43,17 @@ conf, primary_conf options), add_standby.
 
 =item registration and waits
 
-register_node, unregister_node, register_ha_cluster (register and wait until the witness
-sees every node up), wait_for_status, status_value, cluster_value,
-cluster_primary,
-wait_for_streaming, wait_until_promoted, worker_sessions,
-wait_for_worker_sessions, wait_for_more_probes, wait_for_probed_since,
-wait_seconds, wait_for_setting, set_witness_guc, reset_witness_guc.
+register_node, unregister_node, register_ha_cluster (register and wait
+until the witness sees every node up), wait_for_status, status_value,
+cluster_value, cluster_primary, wait_for_streaming, wait_until_promoted,
+worker_sessions, wait_for_worker_sessions, wait_for_more_probes,
+wait_for_probed_since, wait_seconds, wait_for_setting, set_witness_guc,
+reset_witness_guc.
 
 =item SQL and SQLSTATEs
 
 psql_result, sqlstate_of, is_sqlstate, start_bg_psql, finish_bg_psql: one
-parser finds
-the SQLSTATE in psql's verbose error report.
+parser finds the SQLSTATE in psql's verbose error report.
 
 =item events
 
@@ -67,8 +67,8 @@ postmaster_pid, server_pids, kill9_all, freeze_server, thaw_server.
 =item helper processes
 
 start_blackhole, blackhole_accepted, start_proxy, start_receivewal,
-stop_helper (one way to stop them all: SIGKILL to the helper's whole
-process group), refused_port.  Every helper still running at exit is
+stop_helper (one way to stop them all; for the TCP servers SIGKILL to the
+whole process group, a network cut), refused_port.  Every helper still running at exit is
 stopped.
 
 =item slots and logs
