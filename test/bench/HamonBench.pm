@@ -15,10 +15,10 @@ HamonBench - what the pg_hamonitor benchmarks under test/bench/ share
   use lib '/usr/lib/postgresql/15/lib/pgxs/src/test/perl';
   use HamonBench;          # first: sets up the environment of Cluster.pm
   use HamonTest;
-  use HamonFailoverTest;
 
   my %opt = bench_options({ iterations => 20 }, 'iterations=i');
-  my $witness = create_bench_witness('witness');
+  my $witness = create_witness('witness', defaults => 1);
+  my ($primary, @standbys) = bench_ha_cluster('primary', [ 'sb1', 'sb2' ]);
   ...
   bench_result('failover_time', 'writes_accepted', \@seconds,
                median => 0.8, p95 => 1.5);
@@ -36,6 +36,13 @@ to the log only.
 The servers refuse to run as root: run the scripts as an ordinary user
 (postgres) from a tree that user can write, or use test/bench/run-all.sh,
 which makes that copy when invoked as root.
+
+Everything that sets up, registers, waits for, crashes or partitions
+servers comes from HamonTest (test/perl), as in the TAP tests: the
+witness at the extension's defaults is create_witness($name, defaults =>
+1).  This module keeps only what is particular to benchmarks: the
+environment, the command line, the figures, production-like server
+settings, process accounting.
 
 Figures are summarised as median, 95th percentile (nearest rank) and max,
 in a stable format, one line per figure:
@@ -98,7 +105,7 @@ use Time::HiRes qw(time usleep);
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
-use HamonFailoverTest ();
+use HamonTest ();
 
 our @EXPORT = qw(
   $OUT
@@ -108,7 +115,6 @@ our @EXPORT = qw(
   fmt_s
   bench_result
   bench_count
-  create_bench_witness
   bench_ha_cluster
   machine_info
   witness_now
@@ -292,38 +298,15 @@ sub bench_count
 	return !(defined $params{target} && $count > $params{target});
 }
 
-=item create_bench_witness($name, %params)
-
-A witness with pg_hamonitor preloaded and the extension created, at the
-extension's DEFAULT settings for everything (probe and failover alike) but
-what extra_conf => '...' adds.  Unlike HamonTest's create_witness, no probe
-setting is shortened: the benchmarks measure the defaults.
-
-=cut
-
-sub create_bench_witness
-{
-	my ($name, %params) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(allows_streaming => $params{allows_streaming} ? 1 : 0);
-	$node->append_conf('postgresql.conf',
-		"shared_preload_libraries = 'pg_hamonitor'\n");
-	$node->append_conf('postgresql.conf', $params{extra_conf})
-	  if defined $params{extra_conf};
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION pg_hamonitor');
-	return $node;
-}
-
 =item bench_ha_cluster($primary_name, \@standby_names, %params)
 
-Like HamonFailoverTest's create_ha_cluster (each standby streams with
-application_name = its name, from one base backup, caught up on return),
-but with the settings of a small production server instead of
-Cluster.pm's allows_streaming ones (shared_buffers = 1MB, max_connections
-= 10): shared_buffers = 128MB, max_connections = 200 (or
-max_connections => N), inherited by the standbys.  conf => '...' is
-appended too, before the start.  Returns ($primary, @standbys).
+HamonTest's create_ha_cluster (each standby streams with application_name
+= its name, from one base backup, caught up on return) with the settings
+of a small production server instead of Cluster.pm's allows_streaming
+ones (shared_buffers = 1MB, max_connections = 10): shared_buffers =
+128MB, max_connections = 200 (or max_connections => N), inherited by the
+standbys.  conf => '...' is appended too, before the start.  Returns
+($primary, @standbys).
 
 =cut
 
@@ -331,16 +314,11 @@ sub bench_ha_cluster
 {
 	my ($pname, $standbys, %params) = @_;
 	my $max_conn = $params{max_connections} || 200;
-	my $primary = PostgreSQL::Test::Cluster->new($pname);
-	$primary->init(allows_streaming => 1);
-	$primary->append_conf('postgresql.conf',
-		"shared_buffers = 128MB\nmax_connections = $max_conn\n"
+	return HamonTest::create_ha_cluster(
+		primary  => $pname,
+		standbys => $standbys,
+		conf     => "shared_buffers = 128MB\nmax_connections = $max_conn\n"
 		  . ($params{conf} || ''));
-	$primary->start;
-	$primary->backup('bench_backup');
-	my @sb = map { HamonFailoverTest::add_standby($primary, $_, 'bench_backup') }
-	  @$standbys;
-	return ($primary, @sb);
 }
 
 =item machine_info()

@@ -11,7 +11,7 @@
 # standby runs, on a persistent psql session, an INSERT every ~5 ms (refused
 # while the standby is read-only) and a SELECT for rows inserted on the
 # other standby.  Then the primary is crashed (SIGKILL to the postmaster and
-# every child at once, HamonFailoverTest::kill9_all) and the script records
+# every child at once, HamonTest::kill9_all) and the script records
 #   writes_accepted          kill -> first INSERT accepted by a standby
 #   other_standby_streaming  kill -> that row seen on the other standby
 #                            (repointed, streaming from the new primary)
@@ -47,7 +47,6 @@ use lib "$FindBin::RealBin/../perl";
 use lib '/usr/lib/postgresql/15/lib/pgxs/src/test/perl';
 use HamonBench;
 use HamonTest;
-use HamonFailoverTest;
 
 use IPC::Run;
 use POSIX ();
@@ -63,7 +62,7 @@ $opt{iterations} = 1 if $opt{quick} && !defined $opt{given}{iterations};
 my $script = 'failover_time';
 my $logdir = $PostgreSQL::Test::Utils::log_path;
 
-my $witness = create_bench_witness('witness');
+my $witness = create_witness('witness', defaults => 1);
 say_out('# witness settings: '
 	  . $witness->safe_psql(
 		'postgres',
@@ -335,8 +334,7 @@ sub iteration
 	# forget this cluster and its servers
 	foreach my $n ($pname, $aname, $bname)
 	{
-		$witness->safe_psql('postgres',
-			"SELECT hamonitor.unregister_node('$n', '$cluster')");
+		unregister_node($witness, $n, $cluster);
 	}
 	remove_node($_) foreach ($primary, $sb1, $sb2);
 	return;

@@ -8,7 +8,7 @@
 # primary at a modest rate (-R 50), then one of these faults, none of which
 # is a failure of the primary:
 #   partition      the witness alone loses the primary: it reaches the
-#                  primary through a TCP proxy (HamonFailoverTest::start_proxy)
+#                  primary through a TCP proxy (HamonTest::start_proxy)
 #                  that is killed with every connection it carries, for
 #                  --partition seconds (default 60), then brought back
 #   pause          the primary's postmaster and all its children get SIGSTOP
@@ -47,7 +47,6 @@ use lib "$FindBin::RealBin/../perl";
 use lib '/usr/lib/postgresql/15/lib/pgxs/src/test/perl';
 use HamonBench;
 use HamonTest;
-use HamonFailoverTest;
 
 use IPC::Run;
 use Time::HiRes qw(time usleep);
@@ -114,31 +113,22 @@ sub run_once
 {
 	my ($scenario, $run) = @_;
 	$seq++;
-	my $witness = create_bench_witness("witness_$seq");
+	my $witness = create_witness("witness_$seq", defaults => 1);
 	my ($primary, $sb1, $sb2) =
 	  bench_ha_cluster("primary_$seq", [ "sb1_$seq", "sb2_$seq" ]);
 
 	# the witness reaches the primary through a proxy in the partition runs
 	my $proxy;
-	my $pconn = $primary->connstr('postgres');
+	my %conninfo;
 	if ($scenario eq 'partition')
 	{
 		$proxy = start_proxy($primary);
-		$pconn = "host=127.0.0.1 port=$proxy->{port} dbname=postgres";
+		$conninfo{ $primary->name } =
+		  "host=127.0.0.1 port=$proxy->{port} dbname=postgres";
 	}
-	register_node($witness, $primary->name, $pconn, $cluster);
-	register_node($witness, $_->name, $_->connstr('postgres'), $cluster)
-	  foreach ($sb1, $sb2);
-	my $ok = wait_for_status($witness, $primary->name,
-		"health = 'up' AND role = 'primary'", $cluster);
-	foreach my $sb ($sb1, $sb2)
-	{
-		$ok &&= wait_for_status($witness, $sb->name,
-			"health = 'up' AND role = 'standby'
-			 AND wal_receiver_status = 'streaming'", $cluster);
-	}
-	die "$scenario run $run: the witness did not see the cluster up\n"
-	  unless $ok;
+	register_ha_cluster($witness, $cluster, $primary, $sb1, $sb2,
+		{ conninfo => \%conninfo })
+	  or die "$scenario run $run: the witness did not see the cluster up\n";
 	poll_until(
 		$witness,
 		"SELECT count(*) = 2 FROM hamonitor.node_state
@@ -163,7 +153,7 @@ sub run_once
 	my $what;
 	if ($scenario eq 'partition')
 	{
-		stop_proxy($proxy);
+		stop_helper($proxy);
 		observe($opt{partition});
 		$proxy = start_proxy($primary, port => $proxy->{port});
 		wait_for_status($witness, $primary->name, "health = 'up'", $cluster)
@@ -214,7 +204,7 @@ sub run_once
 			join(' ', map { "$_=$c{$_}" } sort keys %c) || 'none'));
 	print "events:\n" . events_text($witness, $cluster) . "\n";
 
-	stop_proxy($proxy) if $proxy;
+	stop_helper($proxy) if $proxy;
 	remove_node($_) foreach ($witness, $primary, $sb1, $sb2);
 	return;
 }

@@ -59,7 +59,6 @@ use lib "$FindBin::RealBin/../perl";
 use lib '/usr/lib/postgresql/15/lib/pgxs/src/test/perl';
 use HamonBench;
 use HamonTest;
-use HamonFailoverTest;
 
 use POSIX ();
 use Time::HiRes qw(time usleep);
@@ -89,7 +88,7 @@ my $nodes = $opt{nodes};
 my $per_node = int($opt{rows} / $nodes);
 
 my $server  = create_node('server');
-my $witness = create_bench_witness('witness');
+my $witness = create_witness('witness', defaults => 1);
 my $conn = $server->connstr('postgres');
 
 register_node($witness, 'healthy', $conn, 'live');

@@ -81,7 +81,6 @@ use lib "$FindBin::RealBin/../perl";
 use lib '/usr/lib/postgresql/15/lib/pgxs/src/test/perl';
 use HamonBench;
 use HamonTest;
-use HamonFailoverTest;
 
 use POSIX ();
 use Time::HiRes qw(time usleep);
@@ -123,8 +122,10 @@ my ($primary, $sb1, $sb2) =
 my $bh = start_blackhole();
 my $rf_port = refused_port();
 
-my $witness = create_bench_witness(
-	'witness', extra_conf => q(
+my $witness = create_witness(
+	'witness',
+	defaults   => 1,
+	extra_conf => q(
 pg_hamonitor.workers = 4
 max_files_per_process = 4000
 pg_hamonitor.manage_standby_slots = off

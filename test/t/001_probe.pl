@@ -18,26 +18,19 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
 
-my ($primary, $standby) = create_primary_standby('primary', 'standby');
+my ($primary, $standby) =
+  create_ha_cluster(primary => 'primary', standbys => ['standby']);
 my $witness = create_witness('witness');
 
 # LISTEN before anything happens, to see the NOTIFY of the worker's events
-my $listener = $witness->background_psql('postgres');
-$listener->query_safe('LISTEN hamonitor_event');
-
-register_node($witness, 'primary', $primary->connstr('postgres'), 'main');
-register_node($witness, 'standby', $standby->connstr('postgres'), 'main');
+my $listener = start_event_listener($witness);
 
 # ---------------------------------------------------------------------
 # Both nodes are probed: health, role, timeline, system identifier
 # ---------------------------------------------------------------------
 
-ok( wait_for_status(
-		$witness, 'primary', "health = 'up' AND role = 'primary'"),
-	'primary reaches health up with role primary');
-ok( wait_for_status(
-		$witness, 'standby', "health = 'up' AND role = 'standby'"),
-	'standby reaches health up with role standby');
+ok(register_ha_cluster($witness, 'main', $primary, $standby),
+	'primary reaches health up with role primary, standby with role standby');
 
 is( $witness->safe_psql(
 		'postgres',
@@ -56,10 +49,7 @@ is( $witness->safe_psql(
 		  WHERE n.cluster_name = 'main'"),
 	"primary:$sysid:false,standby:$sysid:false",
 	'both nodes carry the primary\'s system identifier, no mismatch');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT system_identifier FROM hamonitor.cluster
-		  WHERE cluster_name = 'main'"),
+is(cluster_value($witness, 'main', 'system_identifier'),
 	$sysid,
 	'the cluster learnt its system identifier from the probes');
 
@@ -80,21 +70,14 @@ is( status_value(
 # Events and NOTIFY for the first health_up
 # ---------------------------------------------------------------------
 
-my $up_events = $witness->safe_psql(
-	'postgres',
-	"SELECT string_agg(DISTINCT node_name, ',' ORDER BY node_name)
-	   FROM hamonitor.events
-	  WHERE cluster_name = 'main' AND kind = 'health_up'");
-is($up_events, 'primary,standby', 'a health_up event for each node');
+is( event_value(
+		$witness, 'main', 'health_up',
+		"string_agg(DISTINCT node_name, ',' ORDER BY node_name)"),
+	'primary,standby',
+	'a health_up event for each node');
 
-my $first_up = $witness->safe_psql(
-	'postgres',
-	"SELECT min(event_id) FROM hamonitor.events
-	  WHERE cluster_name = 'main' AND kind = 'health_up'");
-my $notifications = wait_for_notification($listener, $first_up);
-like(
-	$notifications,
-	qr/Asynchronous notification "hamonitor_event" with payload "$first_up" received/,
+my $first_up = event_value($witness, 'main', 'health_up', 'min(event_id)');
+ok(wait_for_notification($listener, $first_up),
 	'the worker\'s event was notified on hamonitor_event with its event_id');
 
 # ---------------------------------------------------------------------
@@ -144,16 +127,10 @@ ok(wait_for_status($witness, 'standby', 'lag_bytes = 0'),
 # Connections: application_name, WAL receiver, upstream
 # ---------------------------------------------------------------------
 
-ok( $primary->poll_query_until(
-		'postgres',
-		"SELECT count(*) FROM pg_stat_activity
-		  WHERE application_name = 'pg_hamonitor/main/primary'", '1'),
+ok(wait_for_worker_sessions($primary, 'main', 'primary', 1),
 	'exactly one worker connection named pg_hamonitor/main/primary on the primary'
 );
-ok( $standby->poll_query_until(
-		'postgres',
-		"SELECT count(*) FROM pg_stat_activity
-		  WHERE application_name = 'pg_hamonitor/main/standby'", '1'),
+ok(wait_for_worker_sessions($standby, 'main', 'standby', 1),
 	'exactly one worker connection named pg_hamonitor/main/standby on the standby'
 );
 
@@ -167,42 +144,30 @@ is( status_value($witness, 'standby', 'upstream_host || \':\' || upstream_port')
 # Standby goes down and comes back
 # ---------------------------------------------------------------------
 
-my $last_event = $witness->safe_psql('postgres',
-	'SELECT coalesce(max(event_id), 0) FROM hamonitor.events');
+my $last_event = last_event_id($witness);
 $standby->stop;
 ok( wait_for_status(
 		$witness, 'standby',
 		"health = 'down' AND failures > 0 AND last_error IS NOT NULL"),
 	'stopped standby turns health down with failures and an error');
-ok( $witness->poll_query_until(
-		'postgres',
-		"SELECT count(*) > 0 FROM hamonitor.events
-		  WHERE cluster_name = 'main' AND node_name = 'standby'
-		    AND kind = 'health_down' AND event_id > $last_event"),
+ok( wait_for_event(
+		$witness, 'main', 'health_down', "node_name = 'standby'", $last_event),
 	'a health_down event for the standby');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT count(*) FROM hamonitor.events
-		  WHERE node_name = 'primary' AND kind = 'health_down'"),
+is(count_events($witness, 'main', 'health_down', "node_name = 'primary'"),
 	'0',
 	'no health_down event for the primary');
 is(status_value($witness, 'primary', 'health'),
 	'up', 'the primary is still up meanwhile');
-my $down_event = $witness->safe_psql(
-	'postgres',
-	"SELECT max(event_id) FROM hamonitor.events
-	  WHERE node_name = 'standby' AND kind = 'health_down'");
+my $down_event = event_value($witness, 'main', 'health_down', 'max(event_id)',
+	"node_name = 'standby'");
 
 $standby->start;
 ok( wait_for_status(
 		$witness, 'standby',
 		"health = 'up' AND role = 'standby' AND failures = 0"),
 	'restarted standby turns health up again');
-ok( $witness->poll_query_until(
-		'postgres',
-		"SELECT count(*) > 0 FROM hamonitor.events
-		  WHERE cluster_name = 'main' AND node_name = 'standby'
-		    AND kind = 'health_up' AND event_id > $down_event"),
+ok( wait_for_event(
+		$witness, 'main', 'health_up', "node_name = 'standby'", $down_event),
 	'a health_up event for the standby after its health_down');
 
 # ---------------------------------------------------------------------
@@ -218,11 +183,7 @@ cmp_ok(
 	$witness->safe_psql('postgres', 'SELECT count(*) FROM hamonitor.probe_history'),
 	'>=', $rows_before_restart,
 	'probe history survives a restart of the witness');
-ok( $witness->poll_query_until(
-		'postgres',
-		"SELECT count(DISTINCT node_name) FROM hamonitor.lsn_history
-		  WHERE cluster_name = 'main' AND success
-		    AND probed_at > '$restart_time'", '2'),
+ok(wait_for_probed_since($witness, 'main', $restart_time, 2),
 	'both nodes are probed successfully again after the restart');
 
 # ---------------------------------------------------------------------
@@ -243,22 +204,13 @@ sub probes_between
 my $window = 4;    # seconds
 my $fast   = probes_between(wait_seconds($witness, $window));
 
-$witness->safe_psql('postgres',
-	"ALTER SYSTEM SET pg_hamonitor.probe_interval = '2s'");
-$witness->reload;
-ok( $witness->poll_query_until(
-		'postgres', 'SHOW pg_hamonitor.probe_interval', '2s'),
+ok(set_witness_guc($witness, 'probe_interval', '2s'),
 	'probe_interval reloaded');
 # let the worker finish the wait it was in when signalled
 wait_seconds($witness, 1);
 my $slow = probes_between(wait_seconds($witness, $window));
 
-$witness->safe_psql('postgres',
-	'ALTER SYSTEM RESET pg_hamonitor.probe_interval');
-$witness->reload;
-ok( $witness->poll_query_until(
-		'postgres', 'SHOW pg_hamonitor.probe_interval',
-		"${PROBE_INTERVAL_MS}ms"),
+ok(reset_witness_guc($witness, 'probe_interval', "${PROBE_INTERVAL_MS}ms"),
 	'probe_interval reset');
 wait_seconds($witness, 2.5);
 my $fast_again = probes_between(wait_seconds($witness, $window));
@@ -298,12 +250,7 @@ is( $witness->safe_psql(
 	'1',
 	'the password is stored in hamonitor.node (sanity check of the search)');
 # wait for a few more probes (and a chance to log about them)
-my $hist_pw = $witness->safe_psql('postgres',
-	"SELECT count(*) FROM hamonitor.lsn_history WHERE cluster_name = 'pw'");
-ok( $witness->poll_query_until(
-		'postgres',
-		"SELECT count(*) > $hist_pw + 3 FROM hamonitor.lsn_history
-		  WHERE cluster_name = 'pw'"),
+ok(wait_for_more_probes($witness, "cluster_name = 'pw'", 3),
 	'node with a password keeps being probed');
 is( $witness->safe_psql(
 		'postgres',
@@ -336,10 +283,7 @@ foreach my $node ($witness, $primary, $standby)
 # Unregistering a node drops its state and closes its connection
 # ---------------------------------------------------------------------
 
-ok( $primary->poll_query_until(
-		'postgres',
-		"SELECT count(*) FROM pg_stat_activity
-		  WHERE application_name = 'pg_hamonitor/main/primary'", '1'),
+ok(wait_for_worker_sessions($primary, 'main', 'primary', 1),
 	'the worker is connected to the primary before unregistering it');
 $witness->safe_psql('postgres',
 	"SELECT hamonitor.unregister_node('primary', 'main')");
@@ -351,22 +295,12 @@ is( $witness->safe_psql(
 		          WHERE cluster_name = 'main' AND node_name = 'primary')"),
 	'0',
 	'the unregistered node is gone from status and lsn_history');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT count(*) FROM hamonitor.events
-		  WHERE cluster_name = 'main' AND node_name = 'primary'
-		    AND kind = 'unregistered'"),
+is(count_events($witness, 'main', 'unregistered', "node_name = 'primary'"),
 	'1',
 	'an unregistered event is recorded');
-ok( $primary->poll_query_until(
-		'postgres',
-		"SELECT count(*) FROM pg_stat_activity
-		  WHERE application_name = 'pg_hamonitor/main/primary'", '0'),
+ok(wait_for_worker_sessions($primary, 'main', 'primary', 0),
 	'the worker closed its connection to the unregistered node');
-ok( $primary->poll_query_until(
-		'postgres',
-		"SELECT count(*) FROM pg_stat_activity
-		  WHERE application_name = 'pg_hamonitor/pw/withpw'", '1'),
+ok(wait_for_worker_sessions($primary, 'pw', 'withpw', 1),
 	'the other node on the same server is still connected');
 ok(wait_for_status($witness, 'standby', "health = 'up'"),
 	'the remaining node of the cluster is still probed');

@@ -41,33 +41,19 @@ ok( $witness->poll_query_until(
 register_node($witness, 'impostor', $impostor->connstr('postgres'), 'main');
 ok(wait_for_status($witness, 'impostor', 'sysid_mismatch'),
 	'the node from another initdb is flagged sysid_mismatch');
-ok( $witness->poll_query_until(
-		'postgres',
-		"SELECT count(*) > 0 FROM hamonitor.events
-		  WHERE cluster_name = 'main' AND node_name = 'impostor'
-		    AND kind = 'sysid_mismatch'"),
+ok( wait_for_event(
+		$witness, 'main', 'sysid_mismatch', "node_name = 'impostor'"),
 	'a sysid_mismatch event for it');
 
 # the impostor has been probed a few more times; the genuine node stays clean
-my $hist = $witness->safe_psql('postgres',
-	"SELECT count(*) FROM hamonitor.lsn_history WHERE node_name = 'impostor'");
-ok( $witness->poll_query_until(
-		'postgres',
-		"SELECT count(*) > $hist + 3 FROM hamonitor.lsn_history
-		  WHERE node_name = 'impostor'"),
+ok(wait_for_more_probes($witness, "node_name = 'impostor'", 3),
 	'the impostor keeps being probed');
 is(status_value($witness, 'genuine', "sysid_mismatch || '/' || health"),
 	'false/up', 'the genuine node is not flagged and still up');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT count(*) FROM hamonitor.events
-		  WHERE node_name = 'genuine' AND kind = 'sysid_mismatch'"),
+is(count_events($witness, 'main', 'sysid_mismatch', "node_name = 'genuine'"),
 	'0',
 	'no sysid_mismatch event for the genuine node');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT system_identifier FROM hamonitor.cluster
-		  WHERE cluster_name = 'main'"),
+is(cluster_value($witness, 'main', 'system_identifier'),
 	$genuine_sysid,
 	'the impostor did not change the cluster\'s system identifier');
 is(status_value($witness, 'impostor', 'sysid_mismatch'),

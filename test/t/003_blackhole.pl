@@ -120,6 +120,6 @@ note "fast shutdown took ${elapsed}s";
 ok($stopped, 'the witness stopped');
 cmp_ok($elapsed, '<', 10, 'fast shutdown of the witness is prompt');
 
-stop_blackhole($bh);
+stop_helper($bh);
 
 done_testing();

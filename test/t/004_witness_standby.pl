@@ -24,9 +24,7 @@ ok(wait_for_status($w1, 'peer', "health = 'up' AND role = 'primary'"),
 	'w1 probes the peer');
 
 # pg_hamonitor connections on the peer, whichever witness made them
-my $conn_count_sql = "SELECT count(*) FROM pg_stat_activity
-	WHERE application_name = 'pg_hamonitor/main/peer'";
-ok($peer->poll_query_until('postgres', $conn_count_sql, '1'),
+ok(wait_for_worker_sessions($peer, 'main', 'peer', 1),
 	'one worker connection on the peer');
 
 # W2: a physical standby of W1, preloading pg_hamonitor with the same
@@ -37,8 +35,7 @@ $w2->init_from_backup($w1, 'w1_backup', has_streaming => 1);
 $w2->start;
 $w1->wait_for_catchup($w2);
 
-is($w2->safe_psql('postgres', 'SELECT pg_is_in_recovery()'),
-	't', 'w2 is in recovery');
+is(in_recovery($w2), 't', 'w2 is in recovery');
 is($w2->safe_psql('postgres', 'SHOW shared_preload_libraries'),
 	'pg_hamonitor', 'w2 preloads pg_hamonitor');
 is( $w2->safe_psql(
@@ -49,27 +46,26 @@ is( $w2->safe_psql(
 # Give a probing w2 every chance to show up: many probe intervals, during
 # which w1's worker keeps its single connection.
 wait_seconds($w2, 3);
-is($peer->safe_psql('postgres', $conn_count_sql),
+is(worker_sessions($peer, 'main', 'peer'),
 	'1', 'still a single worker connection on the peer: w2 does not probe');
 
 # Without w1, nobody may be connected.
 $w1->stop('fast');
-ok($peer->poll_query_until('postgres', $conn_count_sql, '0'),
+ok(wait_for_worker_sessions($peer, 'main', 'peer', 0),
 	'w1\'s connection is gone after stopping it');
 wait_seconds($peer, 3);
-is($peer->safe_psql('postgres', $conn_count_sql),
+is(worker_sessions($peer, 'main', 'peer'),
 	'0', 'w2, still in recovery, opened no connection to the peer');
 my $rows_in_recovery =
   $w2->safe_psql('postgres', 'SELECT count(*) FROM hamonitor.probe_history');
 
 # Promote w2: its worker starts probing.
 $w2->promote;
-ok( $w2->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
-	'w2 promoted');
+ok(wait_until_promoted($w2), 'w2 promoted');
 my $promoted_at = $w2->safe_psql('postgres', 'SELECT now()');
 cmp_ok($w2->safe_psql('postgres', 'SELECT count(*) FROM hamonitor.probe_history'),
 	'>=', $rows_in_recovery, 'history replicated from w1 is kept on promotion');
-ok($peer->poll_query_until('postgres', $conn_count_sql, '1'),
+ok(wait_for_worker_sessions($peer, 'main', 'peer', 1),
 	'w2 connects to the peer once promoted');
 ok( $w2->poll_query_until(
 		'postgres',
@@ -83,11 +79,9 @@ ok(wait_for_status($w2, 'peer', "health = 'up' AND role = 'primary'"),
 $peer->stop;
 ok(wait_for_status($w2, 'peer', "health = 'down'"),
 	'w2 notices the peer going down');
-ok( $w2->poll_query_until(
-		'postgres',
-		"SELECT count(*) > 0 FROM hamonitor.events
-		  WHERE node_name = 'peer' AND kind = 'health_down'
-		    AND event_time > '$promoted_at'"),
+ok( wait_for_event(
+		$w2, 'main', 'health_down',
+		"node_name = 'peer' AND event_time > '$promoted_at'"),
 	'w2 records a health_down event');
 
 done_testing();

@@ -19,7 +19,6 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
 
 my $cluster = 'main';
 
@@ -29,7 +28,7 @@ my ($primary, $sb1, $sb2) = create_ha_cluster(
 	primary      => 'primary',
 	standbys     => [ 'sb1', 'sb2' ],
 	primary_conf => "synchronous_standby_names = 'sb1'\n");
-my $witness = create_failover_witness('witness');
+my $witness = create_witness('witness', failover => 1);
 
 ok( $primary->poll_query_until(
 		'postgres',
@@ -40,8 +39,7 @@ ok( $primary->poll_query_until(
 	'sb1 is the synchronous standby, sb2 is asynchronous');
 
 # LISTEN before anything happens, to see the NOTIFY of the failover events
-my $listener = $witness->background_psql('postgres');
-$listener->query_safe('LISTEN hamonitor_event');
+my $listener = start_event_listener($witness);
 
 ok(register_ha_cluster($witness, $cluster, $primary, $sb1, $sb2),
 	'witness sees the primary and two streaming standbys');
@@ -97,45 +95,28 @@ kill9_all($primary);
 
 ok(wait_for_event($witness, $cluster, 'promoted', undef, $before),
 	'a promoted event after the crash of the primary');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT string_agg(node_name, ',') FROM hamonitor.events
-		  WHERE cluster_name = '$cluster' AND kind = 'promoted'
-		    AND event_id > $before"),
+is( event_value(
+		$witness, $cluster, 'promoted', "string_agg(node_name, ',')", undef,
+		$before),
 	'sb1',
 	'the promoted node is sb1 (most WAL received, then priority, then name)');
-like(
-	$witness->safe_psql(
-		'postgres',
-		"SELECT detail FROM hamonitor.events
-		  WHERE cluster_name = '$cluster' AND kind = 'promoted'
-		    AND event_id > $before"),
+like(event_value($witness, $cluster, 'promoted', 'detail', undef, $before),
 	qr/\b2\b/,
 	'the promoted event gives the new timeline 2');
-ok($sb1->poll_query_until('postgres', 'SELECT pg_is_in_recovery()', 'f'),
-	'sb1 is out of recovery');
+ok(wait_until_promoted($sb1), 'sb1 is out of recovery');
 
-my $failover_detail = $witness->safe_psql(
-	'postgres',
-	"SELECT string_agg(detail, E'\\n') FROM hamonitor.events
-	  WHERE cluster_name = '$cluster' AND kind = 'failover'
-	    AND event_id > $before");
+my $failover_detail = event_value($witness, $cluster, 'failover',
+	"string_agg(detail, E'\\n')", undef, $before);
 like($failover_detail, qr/\bprimary\b/,
 	'the failover event names the old primary');
 like($failover_detail, qr/\bsb1\b/, 'the failover event names the candidate');
 like($failover_detail, qr{[0-9A-F]+/[0-9A-F]+},
 	'the failover event gives LSNs');
-my $first_promoted = $witness->safe_psql(
-	'postgres',
-	"SELECT min(event_id) FROM hamonitor.events
-	  WHERE cluster_name = '$cluster' AND kind = 'promoted'
-	    AND event_id > $before");
+my $first_promoted =
+  event_value($witness, $cluster, 'promoted', 'min(event_id)', undef, $before);
 cmp_ok(
-	$witness->safe_psql(
-		'postgres',
-		"SELECT min(event_id) FROM hamonitor.events
-		  WHERE cluster_name = '$cluster' AND kind = 'failover'
-		    AND event_id > $before"),
+	event_value(
+		$witness, $cluster, 'failover', 'min(event_id)', undef, $before),
 	'<', $first_promoted,
 	'the failover decision is recorded before the promotion');
 
@@ -203,13 +184,8 @@ is( status_value(
 		     AND (x.split_brain OR x.fenced))", $cluster),
 	'0',
 	'status: no node fenced or in split brain');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT c.timeline || ':' || n.node_name
-		   FROM hamonitor.cluster c
-		   JOIN hamonitor.node n ON n.node_id = c.primary_node_id
-		  WHERE c.cluster_name = '$cluster'"),
-	'2:sb1',
+is(cluster_primary($witness, $cluster),
+	'sb1:2',
 	'the cluster row names sb1 as primary on timeline 2');
 
 # give a second (wrong) promotion every chance to happen
@@ -224,17 +200,7 @@ is(count_events($witness, $cluster, 'needs_rejoin'),
 # The events were notified on hamonitor_event
 # ---------------------------------------------------------------------
 
-my $notifications = '';
-foreach my $i (1 .. 50)
-{
-	$notifications .= $listener->query_safe('SELECT pg_sleep(0.1)');
-	last
-	  if $notifications =~
-	  /Asynchronous notification "hamonitor_event" with payload "$first_promoted"/;
-}
-like(
-	$notifications,
-	qr/Asynchronous notification "hamonitor_event" with payload "$first_promoted" received/,
+ok(wait_for_notification($listener, $first_promoted),
 	'the promoted event was notified on hamonitor_event with its event_id');
 $listener->quit;
 

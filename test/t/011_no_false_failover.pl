@@ -22,13 +22,12 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
 
 my $cluster = 'main';
 
 my ($primary, $sb1, $sb2) =
   create_ha_cluster(primary => 'primary', standbys => [ 'sb1', 'sb2' ]);
-my $witness = create_failover_witness('witness');
+my $witness = create_witness('witness', failover => 1);
 is($witness->safe_psql('postgres', 'SHOW pg_hamonitor.failover_timeout'),
 	'500ms', 'failover_timeout is 500ms');
 
@@ -39,12 +38,8 @@ $primary->safe_psql('postgres', 'CREATE TABLE t (id integer)');
 sub no_failover
 {
 	my ($what, $after) = @_;
-	is( $witness->safe_psql(
-			'postgres',
-			"SELECT count(*) FROM hamonitor.events
-			  WHERE cluster_name = '$cluster'
-			    AND kind IN ('failover', 'promoted')
-			    AND event_id > $after"),
+	is( count_events(
+			$witness, $cluster, [ 'failover', 'promoted' ], undef, $after),
 		'0',
 		"$what: no failover or promoted event");
 	is(in_recovery($sb1) . in_recovery($sb2),
@@ -57,30 +52,19 @@ sub no_failover
 # ---------------------------------------------------------------------
 
 my $proxy = start_proxy($primary);
-register_node($witness, 'primary',
-	"host=127.0.0.1 port=$proxy->{port} dbname=postgres", $cluster);
-register_node($witness, 'sb1', $sb1->connstr('postgres'), $cluster);
-register_node($witness, 'sb2', $sb2->connstr('postgres'), $cluster);
-
-ok( wait_for_status(
-		$witness, 'primary', "health = 'up' AND role = 'primary'", $cluster),
-	'the witness probes the primary through the proxy');
-foreach my $sb ('sb1', 'sb2')
-{
-	ok( wait_for_status(
-			$witness, $sb,
-			"health = 'up' AND role = 'standby'
-			 AND wal_receiver_status = 'streaming'", $cluster),
-		"$sb is up and streaming");
-}
-ok( $primary->poll_query_until(
-		'postgres',
-		"SELECT count(*) FROM pg_stat_activity
-		  WHERE application_name = 'pg_hamonitor/$cluster/primary'", '1'),
+ok( register_ha_cluster(
+		$witness, $cluster, $primary, $sb1, $sb2,
+		{
+			conninfo => {
+				primary => "host=127.0.0.1 port=$proxy->{port} dbname=postgres"
+			}
+		}),
+	'the witness probes the primary through the proxy; sb1, sb2 stream');
+ok(wait_for_worker_sessions($primary, $cluster, 'primary', 1),
 	'the witness has its session on the primary');
 
 my $mark = last_event_id($witness);
-stop_proxy($proxy);
+stop_helper($proxy);
 
 ok(wait_for_status($witness, 'primary', "health = 'down'", $cluster),
 	'(a) cut from the witness, the primary turns down');
@@ -110,7 +94,7 @@ ok(wait_for_status($witness, 'primary', "health = 'up'", $cluster),
 no_failover('(a) after the partition', $mark);
 
 # from now on the witness reaches the primary directly
-stop_proxy($proxy);
+stop_helper($proxy);
 $witness->safe_psql(
 	'postgres',
 	sprintf(
@@ -157,11 +141,7 @@ kill9_all($sb2);
 ok(wait_for_status($witness, 'sb2', "health = 'down'", $cluster),
 	'(c) the crashed standby turns down');
 wait_seconds($witness, 3);
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT count(*) FROM hamonitor.events
-		  WHERE cluster_name = '$cluster'
-		    AND kind IN ('failover', 'promoted') AND event_id > $mark"),
+is(count_events($witness, $cluster, [ 'failover', 'promoted' ], undef, $mark),
 	'0',
 	'(c) no failover or promoted event');
 is(in_recovery($sb1), 't', '(c) sb1 still in recovery');
@@ -180,11 +160,7 @@ ok(wait_for_status($witness, 'sb2', "health = 'up'", $cluster),
 $mark = last_event_id($witness);
 $witness->restart;
 my $restarted_at = $witness->safe_psql('postgres', 'SELECT clock_timestamp()');
-ok( $witness->poll_query_until(
-		'postgres',
-		"SELECT count(DISTINCT node_name) FROM hamonitor.lsn_history
-		  WHERE cluster_name = '$cluster' AND success
-		    AND probed_at > '$restarted_at'", '3'),
+ok(wait_for_probed_since($witness, $cluster, $restarted_at, 3),
 	'(d) the restarted witness probes all three nodes');
 wait_seconds($witness, 3);
 no_failover('(d)', $mark);

@@ -19,9 +19,8 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
 
-my $witness = create_failover_witness('witness');
+my $witness = create_witness('witness', failover => 1);
 
 # a fresh primary and standby, registered as cluster $case
 sub new_case
@@ -71,8 +70,7 @@ sub expect_promoted
 	ok( wait_for_event(
 			$witness, $case, 'promoted', "node_name = '${\ $s->name }'"),
 		"$case: once unblocked, the standby is promoted");
-	ok($s->poll_query_until('postgres', 'SELECT pg_is_in_recovery()', 'f'),
-		"$case: the standby is out of recovery");
+	ok(wait_until_promoted($s), "$case: the standby is out of recovery");
 	is(count_events($witness, $case, 'promoted'),
 		'1', "$case: one promoted event");
 	return;
@@ -84,8 +82,7 @@ sub end_case
 	my ($case, @nodes) = @_;
 	foreach my $node (@nodes)
 	{
-		$witness->safe_psql('postgres',
-			"SELECT hamonitor.unregister_node('${\ $node->name }', '$case')");
+		unregister_node($witness, $node->name, $case);
 		$node->stop('immediate');    # does nothing if already stopped
 	}
 	return;
@@ -176,11 +173,9 @@ sub end_case
 	ok(wait_for_status($witness, $p->name, "current_lsn >= '$target'", $case),
 		"$case: the witness saw the primary's LSN after the write");
 	cmp_ok(
-		$witness->safe_psql(
-			'postgres',
-			"SELECT pg_wal_lsn_diff('$target', receive_lsn)
-			   FROM hamonitor.status
-			  WHERE cluster_name = '$case' AND node_name = '${\ $s->name }'"),
+		status_value(
+			$witness, $s->name, "pg_wal_lsn_diff('$target', receive_lsn)",
+			$case),
 		'>', 1024 * 1024,
 		"$case: the standby lacks more than 1MB of WAL");
 

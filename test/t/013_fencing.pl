@@ -18,7 +18,6 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
 
 my $cluster = 'main';
 
@@ -27,7 +26,7 @@ my ($primary, $sb1) = create_ha_cluster(
 	primary       => 'primary',
 	standbys      => ['sb1'],
 	wal_log_hints => 1);
-my $witness = create_failover_witness('witness');
+my $witness = create_witness('witness', failover => 1);
 ok(register_ha_cluster($witness, $cluster, $primary, $sb1),
 	'witness sees the primary and its streaming standby');
 
@@ -44,8 +43,7 @@ my $mark = last_event_id($witness);
 kill9_all($primary);
 ok(wait_for_event($witness, $cluster, 'promoted', "node_name = 'sb1'", $mark),
 	'sb1 is promoted after the crash of the primary');
-ok($sb1->poll_query_until('postgres', 'SELECT pg_is_in_recovery()', 'f'),
-	'sb1 is out of recovery');
+ok(wait_until_promoted($sb1), 'sb1 is out of recovery');
 ok( wait_for_status(
 		$witness, 'sb1', "role = 'primary' AND health = 'up' AND timeline = 2",
 		$cluster),
@@ -66,14 +64,13 @@ ok( wait_for_status(
 	'status: the old primary, on timeline 1, is fenced');
 ok(wait_for_event($witness, $cluster, 'fenced', "node_name = 'primary'", $mark),
 	'a fenced event for the old primary');
-ok( $primary->poll_query_until(
-		'postgres', 'SHOW default_transaction_read_only', 'on'),
+ok(wait_for_setting($primary, 'default_transaction_read_only', 'on'),
 	'default_transaction_read_only is on on the old primary');
 # (only now: the witness ends the client sessions when it fences)
 is(in_recovery($primary), 'f',
 	'the old primary came back as a primary, not a standby');
-is(sqlstate_of($primary, "INSERT INTO t VALUES (1000, 'stale')"),
-	'25006', 'an INSERT on the fenced old primary fails with 25006');
+is_sqlstate($primary, "INSERT INTO t VALUES (1000, 'stale')", '25006',
+	'an INSERT on the fenced old primary fails with 25006');
 is($primary->safe_psql('postgres', 'SELECT count(*) FROM t WHERE id > 100'),
 	'0', 'nothing was written on the old primary');
 
@@ -84,11 +81,7 @@ is( $witness->safe_psql(
 		   FROM hamonitor.status WHERE cluster_name = '$cluster'"),
 	'primary:false,sb1:false',
 	'no split brain: the old primary is on an older timeline');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT n.node_name || ':' || c.timeline FROM hamonitor.cluster c
-		   JOIN hamonitor.node n ON n.node_id = c.primary_node_id
-		  WHERE c.cluster_name = '$cluster'"),
+is(cluster_primary($witness, $cluster),
 	'sb1:2',
 	'the cluster\'s primary is still sb1 on timeline 2');
 is(status_value($witness, 'sb1', 'fenced', $cluster),
@@ -145,8 +138,7 @@ ok( wait_for_status(
 	'status: the rejoined node is an up standby, no longer fenced');
 ok(wait_for_event($witness, $cluster, 'unfenced', "node_name = 'primary'", $mark),
 	'an unfenced event for it');
-ok( $primary->poll_query_until(
-		'postgres', 'SHOW default_transaction_read_only', 'off'),
+ok(wait_for_setting($primary, 'default_transaction_read_only', 'off'),
 	'the witness reset default_transaction_read_only on it');
 
 $sb1->safe_psql('postgres', "INSERT INTO t VALUES (201, 'rejoined')");

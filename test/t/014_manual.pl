@@ -17,9 +17,8 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
 
-my $witness = create_failover_witness('witness');
+my $witness = create_witness('witness', failover => 1);
 
 my ($primary, $sb1, $sb2) =
   create_ha_cluster(primary => 'primary', standbys => [ 'sb1', 'sb2' ]);
@@ -32,20 +31,18 @@ $primary->safe_psql('postgres',
 # promote() and failover() refusals while the primary is up
 # ---------------------------------------------------------------------
 
-is(sqlstate_of($witness, "SELECT hamonitor.promote('nosuch', 'main')"),
-	'42704', 'promote() of an unknown node: 42704');
-is(sqlstate_of($witness, "SELECT hamonitor.promote('sb1', 'nosuch')"),
-	'42704', 'promote() in an unknown cluster: 42704');
-is(sqlstate_of($witness, "SELECT hamonitor.promote('primary', 'main')"),
-	'55000', 'promote() of the primary: 55000');
-is(sqlstate_of($witness, "SELECT hamonitor.promote('sb1', 'main')"),
-	'55000', 'promote() of a standby while the primary is up: 55000');
-is( sqlstate_of(
-		$witness, "SELECT hamonitor.promote('sb1', 'main', force => true)"),
-	'55000',
-	'force does not override a primary that is up: 55000');
-is(sqlstate_of($witness, "SELECT hamonitor.failover('main')"),
-	'55000', 'failover() while the primary is up: 55000');
+is_sqlstate($witness, "SELECT hamonitor.promote('nosuch', 'main')", '42704',
+	'promote() of an unknown node: 42704');
+is_sqlstate($witness, "SELECT hamonitor.promote('sb1', 'nosuch')", '42704',
+	'promote() in an unknown cluster: 42704');
+is_sqlstate($witness, "SELECT hamonitor.promote('primary', 'main')", '55000',
+	'promote() of the primary: 55000');
+is_sqlstate($witness, "SELECT hamonitor.promote('sb1', 'main')", '55000',
+	'promote() of a standby while the primary is up: 55000');
+is_sqlstate($witness, "SELECT hamonitor.promote('sb1', 'main', force => true)",
+	'55000', 'force does not override a primary that is up: 55000');
+is_sqlstate($witness, "SELECT hamonitor.failover('main')", '55000',
+	'failover() while the primary is up: 55000');
 is(in_recovery($sb1) . in_recovery($sb2),
 	'tt', 'no standby was promoted by the refused calls');
 is(count_events($witness, 'main', 'promoted'), '0', 'no promoted event');
@@ -68,28 +65,23 @@ note "switchover returned: $result";
 is(in_recovery($sb1), 'f', 'switchover: sb1 is a primary');
 is($sb1->safe_psql('postgres', 'SELECT count(*) FROM t'),
 	$rows, 'switchover: every row written on the old primary is on sb1');
-ok( $primary->poll_query_until(
-		'postgres', 'SHOW default_transaction_read_only', 'on'),
+ok(wait_for_setting($primary, 'default_transaction_read_only', 'on'),
 	'switchover: the old primary is read-only');
-is(sqlstate_of($primary, "INSERT INTO t VALUES (0, 'stale')"),
-	'25006', 'switchover: an INSERT on the old primary fails with 25006');
+is_sqlstate($primary, "INSERT INTO t VALUES (0, 'stale')", '25006',
+	'switchover: an INSERT on the old primary fails with 25006');
 ok(wait_for_status($witness, 'primary', 'fenced', 'main'),
 	'switchover: the old primary is fenced in status');
 ok(wait_for_event($witness, 'main', 'switchover', undef, $mark),
 	'switchover: a switchover event');
 like(
-	$witness->safe_psql(
-		'postgres',
-		"SELECT string_agg(detail, E'\\n') FROM hamonitor.events
-		  WHERE cluster_name = 'main' AND kind = 'switchover'
-		    AND event_id > $mark"),
+	event_value(
+		$witness, 'main', 'switchover', "string_agg(detail, E'\\n')", undef,
+		$mark),
 	qr/pg_rewind|standby\.signal|primary_conninfo/i,
 	'switchover: the event tells how to rejoin the old primary');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT string_agg(node_name, ',') FROM hamonitor.events
-		  WHERE cluster_name = 'main' AND kind = 'promoted'
-		    AND event_id > $mark"),
+is( event_value(
+		$witness, 'main', 'promoted', "string_agg(node_name, ',')", undef,
+		$mark),
 	'sb1',
 	'switchover: one promoted event, for sb1');
 ok( wait_for_status(
@@ -110,8 +102,8 @@ is(in_recovery($sb2), 't', 'switchover: sb2 is a standby');
 # failover() refuses while sb1 is up; planned => true switches over
 # ---------------------------------------------------------------------
 
-is(sqlstate_of($witness, "SELECT hamonitor.failover('main')"),
-	'55000', 'failover() while the new primary is up: 55000');
+is_sqlstate($witness, "SELECT hamonitor.failover('main')", '55000',
+	'failover() while the new primary is up: 55000');
 is(in_recovery($sb2), 't', 'the refused failover() promoted nothing');
 
 $sb1->safe_psql('postgres',
@@ -127,7 +119,7 @@ is(in_recovery($sb2), 'f',
 	'failover(planned): sb2, the only eligible standby, is a primary');
 is($sb2->safe_psql('postgres', 'SELECT count(*) FROM t'),
 	$rows, 'failover(planned): no row lost');
-ok($sb1->poll_query_until('postgres', 'SHOW default_transaction_read_only', 'on'),
+ok(wait_for_setting($sb1, 'default_transaction_read_only', 'on'),
 	'failover(planned): sb1 is read-only');
 ok(wait_for_status($witness, 'sb1', 'fenced', 'main'),
 	'failover(planned): sb1 is fenced');
@@ -135,18 +127,12 @@ ok( wait_for_status(
 		$witness, 'sb2', "role = 'primary' AND health = 'up' AND timeline = 3",
 		'main'),
 	'failover(planned): status shows sb2 primary on timeline 3');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT string_agg(node_name, ',') FROM hamonitor.events
-		  WHERE cluster_name = 'main' AND kind = 'promoted'
-		    AND event_id > $mark"),
+is( event_value(
+		$witness, 'main', 'promoted', "string_agg(node_name, ',')", undef,
+		$mark),
 	'sb2',
 	'failover(planned): one promoted event, for sb2');
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT n.node_name || ':' || c.timeline FROM hamonitor.cluster c
-		   JOIN hamonitor.node n ON n.node_id = c.primary_node_id
-		  WHERE c.cluster_name = 'main'"),
+is(cluster_primary($witness, 'main'),
 	'sb2:3',
 	'failover(planned): the cluster row names sb2 on timeline 3');
 is( $witness->safe_psql(
@@ -161,8 +147,7 @@ note "events of cluster main:\n" . events_text($witness, 'main');
 # the next part has a cluster of its own
 foreach my $node ($primary, $sb1, $sb2)
 {
-	$witness->safe_psql('postgres',
-		"SELECT hamonitor.unregister_node('${\ $node->name }', 'main')");
+	unregister_node($witness, $node->name, 'main');
 	$node->stop;
 }
 
@@ -190,8 +175,8 @@ ok( wait_for_event(
 $c2->stop;
 ok(wait_for_status($witness, 'conc_2', "health = 'down'", 'conc'),
 	'conc: conc_2 is down');
-is(sqlstate_of($witness, "SELECT hamonitor.promote('conc_2', 'conc')"),
-	'55000', 'promote() of a standby that is down: 55000');
+is_sqlstate($witness, "SELECT hamonitor.promote('conc_2', 'conc')", '55000',
+	'promote() of a standby that is down: 55000');
 $c2->start;
 ok( wait_for_status(
 		$witness, 'conc_2', "health = 'up' AND role = 'standby'", 'conc'),
@@ -245,10 +230,7 @@ my $recovery = in_recovery($c1) . in_recovery($c2);
 ok($recovery eq 'ft' || $recovery eq 'tf',
 	"conc: exactly one node out of recovery (conc_1, conc_2: $recovery)");
 my $winner = $recovery eq 'ft' ? 'conc_1' : 'conc_2';
-is( $witness->safe_psql(
-		'postgres',
-		"SELECT node_name FROM hamonitor.events
-		  WHERE cluster_name = 'conc' AND kind = 'promoted'"),
+is(event_value($witness, 'conc', 'promoted', 'node_name'),
 	$winner,
 	'conc: the promoted event names the node out of recovery');
 if ($r1 eq 'ok' || $r2 eq 'ok')

@@ -22,14 +22,14 @@ use Time::HiRes qw(time);
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
-use HamonSlotTest;
 
 # the default cluster, so that calls need not name it
 my $cluster = 'default';
 
-my ($primary, $standby) =
-  create_logical_ha_cluster(primary => 'primary', standbys => ['standby']);
+my ($primary, $standby) = create_ha_cluster(
+	primary  => 'primary',
+	standbys => ['standby'],
+	logical  => 1);
 my $witness = create_witness('witness');
 ok(register_ha_cluster($witness, $cluster, $primary, $standby),
 	'witness sees the primary and a streaming standby');
@@ -110,20 +110,25 @@ is( wsql(
 	'exists',
 	'create_slot of the same logical slot (named arguments): exists');
 
-is( sqlstate_of(
-		$witness,
-		"SELECT hamonitor.create_slot('primary', 'phys1', 'logical',
-		                              'test_decoding')"),
-	'42710',
-	'create_slot logical over an existing physical slot: 42710');
-is(sqlstate_of($witness, "SELECT hamonitor.create_slot('primary', 'logi1')"),
-	'42710', 'create_slot physical over an existing logical slot: 42710');
-is( sqlstate_of(
-		$witness,
-		"SELECT hamonitor.create_slot('primary', 'logi1', 'logical',
-		                              'pgoutput')"),
-	'42710',
-	'create_slot logical with another plugin over an existing one: 42710');
+# [ arguments of create_slot, expected SQLSTATE, what is tried ]
+foreach my $case (
+	[
+		"'primary', 'phys1', 'logical', 'test_decoding'", '42710',
+		'logical over an existing physical slot'
+	],
+	[
+		"'primary', 'logi1'", '42710',
+		'physical over an existing logical slot'
+	],
+	[
+		"'primary', 'logi1', 'logical', 'pgoutput'", '42710',
+		'logical with another plugin over an existing one'
+	])
+{
+	my ($args, $expected, $what) = @$case;
+	is_sqlstate($witness, "SELECT hamonitor.create_slot($args)",
+		$expected, "create_slot $what: $expected");
+}
 is(peer_slot($primary, 'phys1', 'slot_type'),
 	'physical', 'phys1 is still physical');
 is(peer_slot($primary, 'logi1', 'plugin'),
@@ -155,53 +160,70 @@ foreach my $what (sort keys %bad_name)
 {
 	# as the server says: name_too_long for a long name, invalid_name else
 	my $expected = $what =~ /64 bytes/ ? '42622' : '42602';
-	is( sqlstate_of(
-			$witness,
-			"SELECT hamonitor.create_slot('primary', $bad_name{$what})"),
-		$expected,
-		"create_slot with $what: $expected");
+	is_sqlstate($witness,
+		"SELECT hamonitor.create_slot('primary', $bad_name{$what})",
+		$expected, "create_slot with $what: $expected");
 }
-
-is(sqlstate_of($witness, "SELECT hamonitor.create_slot('primary', 'x', 'foo')"),
-	'22023', 'create_slot with an unknown slot type: 22023');
-is(sqlstate_of($witness, "SELECT hamonitor.create_slot('primary', 'x', 'logical')"),
-	'22023', 'create_slot logical without a plugin: 22023');
-is( sqlstate_of(
-		$witness,
-		"SELECT hamonitor.create_slot('primary', 'x', 'physical',
-		                              'test_decoding')"),
-	'22023',
-	'create_slot physical with a plugin: 22023');
-is(sqlstate_of($witness, "SELECT hamonitor.create_slot('nosuch', 'x')"),
-	'42704', 'create_slot on an unknown node: 42704');
-is( sqlstate_of(
-		$witness,
-		"SELECT hamonitor.create_slot('primary', 'x', cluster_name => 'nosuch')"),
-	'42704',
-	'create_slot in an unknown cluster: 42704');
-is(sqlstate_of($witness, "SELECT hamonitor.create_slot(NULL, 'x')"),
-	'22004', 'create_slot with a NULL node name: 22004');
-is(sqlstate_of($witness, "SELECT hamonitor.create_slot('primary', NULL)"),
-	'22004', 'create_slot with a NULL slot name: 22004');
-is(sqlstate_of($witness, "SELECT hamonitor.create_slot('primary', 'x', NULL)"),
-	'22004', 'create_slot with a NULL slot type: 22004');
-is(sqlstate_of($witness, "SELECT hamonitor.drop_slot('primary', NULL)"),
-	'22004', 'drop_slot with a NULL slot name: 22004');
-is(sqlstate_of($witness, "SELECT hamonitor.advance_slot('primary', 'phys1', NULL)"),
-	'22004', 'advance_slot with a NULL LSN: 22004');
 
 # only superusers may touch the peers' slots
 wsql('CREATE ROLE hamon_user LOGIN');
-is( sqlstate_of(
-		$witness, "SET ROLE hamon_user;
-		 SELECT hamonitor.create_slot('primary', 'perm_slot')"),
-	'42501',
-	'create_slot by a non-superuser: 42501');
-is( sqlstate_of(
-		$witness, "SET ROLE hamon_user;
-		 SELECT hamonitor.drop_slot('primary', 'phys1')"),
-	'42501',
-	'drop_slot by a non-superuser: 42501');
+
+# [ SQL, expected SQLSTATE, what is tried ]
+foreach my $case (
+	[
+		"hamonitor.create_slot('primary', 'x', 'foo')", '22023',
+		'create_slot with an unknown slot type'
+	],
+	[
+		"hamonitor.create_slot('primary', 'x', 'logical')", '22023',
+		'create_slot logical without a plugin'
+	],
+	[
+		"hamonitor.create_slot('primary', 'x', 'physical', 'test_decoding')",
+		'22023', 'create_slot physical with a plugin'
+	],
+	[
+		"hamonitor.create_slot('nosuch', 'x')", '42704',
+		'create_slot on an unknown node'
+	],
+	[
+		"hamonitor.create_slot('primary', 'x', cluster_name => 'nosuch')",
+		'42704', 'create_slot in an unknown cluster'
+	],
+	[
+		"hamonitor.create_slot(NULL, 'x')", '22004',
+		'create_slot with a NULL node name'
+	],
+	[
+		"hamonitor.create_slot('primary', NULL)", '22004',
+		'create_slot with a NULL slot name'
+	],
+	[
+		"hamonitor.create_slot('primary', 'x', NULL)", '22004',
+		'create_slot with a NULL slot type'
+	],
+	[
+		"hamonitor.drop_slot('primary', NULL)", '22004',
+		'drop_slot with a NULL slot name'
+	],
+	[
+		"hamonitor.advance_slot('primary', 'phys1', NULL)", '22004',
+		'advance_slot with a NULL LSN'
+	],
+	[
+		"hamonitor.create_slot('primary', 'perm_slot')", '42501',
+		'create_slot by a non-superuser', 'hamon_user'
+	],
+	[
+		"hamonitor.drop_slot('primary', 'phys1')", '42501',
+		'drop_slot by a non-superuser', 'hamon_user'
+	])
+{
+	my ($call, $expected, $what, $role) = @$case;
+	my $sql = "SELECT $call";
+	$sql = "SET ROLE $role;\n$sql" if defined $role;
+	is_sqlstate($witness, $sql, $expected, "$what: $expected");
+}
 
 is(user_slots(), 'logi1,phys1',
 	'none of the refused calls created or dropped a slot on the primary');
@@ -214,7 +236,7 @@ foreach my $evil ("x'; DROP TABLE t; --", 'x"); DROP TABLE t; --',
 	"x\$\$; DROP TABLE t; --")
 {
 	my $lit = quote_literal($evil);
-	is(sqlstate_of($witness, "SELECT hamonitor.create_slot('primary', $lit)"),
+	is_sqlstate($witness, "SELECT hamonitor.create_slot('primary', $lit)",
 		'42602', "create_slot refuses the slot name <$evil>: 42602");
 
 	# drop and advance may check the name or find no such slot: either
@@ -267,40 +289,28 @@ is(peer_slot($primary, 'logi1', 'confirmed_flush_lsn'),
 
 my $beyond = $primary->safe_psql('postgres',
 	'SELECT pg_current_wal_lsn() + 17179869184::numeric');
-is( sqlstate_of(
-		$witness,
-		"SELECT hamonitor.advance_slot('primary', 'phys1', '$beyond')"),
-	'22023',
-	'advance_slot of phys1 beyond the primary\'s WAL: 22023');
-is( sqlstate_of(
-		$witness,
-		"SELECT hamonitor.advance_slot('primary', 'logi1', '$beyond')"),
-	'22023',
-	'advance_slot of logi1 beyond the primary\'s WAL: 22023');
-is( sqlstate_of(
-		$witness,
-		"SELECT hamonitor.advance_slot('primary', 'phys1', '$phys_before')"),
-	'22023',
-	'advance_slot of phys1 backwards: 22023');
-is( sqlstate_of(
-		$witness,
-		"SELECT hamonitor.advance_slot('primary', 'logi1', '$logi_before')"),
-	'22023',
-	'advance_slot of logi1 backwards: 22023');
+# [ node, slot, target LSN, expected SQLSTATE, what is tried ]
+foreach my $case (
+	[ 'primary', 'phys1', $beyond, '22023', "phys1 beyond the primary's WAL" ],
+	[ 'primary', 'logi1', $beyond, '22023', "logi1 beyond the primary's WAL" ],
+	[ 'primary', 'phys1', $phys_before, '22023', 'phys1 backwards' ],
+	[ 'primary', 'logi1', $logi_before, '22023', 'logi1 backwards' ])
+{
+	my ($node, $slot, $lsn, $expected, $what) = @$case;
+	is_sqlstate($witness,
+		"SELECT hamonitor.advance_slot('$node', '$slot', '$lsn')",
+		$expected, "advance_slot of $what: $expected");
+}
 is(peer_slot($primary, 'phys1', 'restart_lsn'),
 	$target, 'phys1 did not move on the refused calls');
 is(peer_slot($primary, 'logi1', 'confirmed_flush_lsn'),
 	$logi_new, 'logi1 did not move on the refused calls');
-is( sqlstate_of(
-		$witness,
-		"SELECT hamonitor.advance_slot('primary', 'nosuch', '$target')"),
-	'42704',
-	'advance_slot of an unknown slot: 42704');
-is( sqlstate_of(
-		$witness,
-		"SELECT hamonitor.advance_slot('nosuch', 'phys1', '$target')"),
-	'42704',
-	'advance_slot on an unknown node: 42704');
+is_sqlstate($witness,
+	"SELECT hamonitor.advance_slot('primary', 'nosuch', '$target')",
+	'42704', 'advance_slot of an unknown slot: 42704');
+is_sqlstate($witness,
+	"SELECT hamonitor.advance_slot('nosuch', 'phys1', '$target')",
+	'42704', 'advance_slot on an unknown node: 42704');
 
 # ---------------------------------------------------------------------
 # The hamonitor.slots view follows the probes
@@ -373,8 +383,8 @@ ok(reset_witness_guc($witness, 'slot_retained_alert', '1GB'),
 
 is(wsql("SELECT hamonitor.drop_slot('primary', 'nosuch')"),
 	'absent', 'drop_slot of a missing slot: absent');
-is(sqlstate_of($witness, "SELECT hamonitor.drop_slot('nosuch', 'phys1')"),
-	'42704', 'drop_slot on an unknown node: 42704');
+is_sqlstate($witness, "SELECT hamonitor.drop_slot('nosuch', 'phys1')", '42704',
+	'drop_slot on an unknown node: 42704');
 is(wsql("SELECT hamonitor.drop_slot('primary', 'logi1')"),
 	'dropped', 'drop_slot of logi1: dropped');
 is(user_slots(), 'phys1', 'logi1 is gone from the primary');
@@ -423,7 +433,7 @@ my $bg = start_bg_psql($witness,
 $primary->wait_for_log(qr/replication slot "phys1" is active for PID $pid/,
 	$log_offset);
 note 'drop_slot tried once, killing pg_receivewal';
-stop_receivewal($rw);
+stop_helper($rw);
 is(finish_bg_psql($bg), 'ok',
 	'drop_slot succeeds once pg_receivewal is gone');
 is($bg->{out}, 'dropped', 'drop_slot returns dropped');

@@ -22,14 +22,14 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
-use HamonSlotTest;
 
 my $cluster = 'main';
 
-my ($primary, $sb1, $sb2) =
-  create_logical_ha_cluster(primary => 'primary', standbys => [ 'sb1', 'sb2' ]);
-my $witness = create_failover_witness('witness',
+my ($primary, $sb1, $sb2) = create_ha_cluster(
+	primary  => 'primary',
+	standbys => [ 'sb1', 'sb2' ],
+	logical  => 1);
+my $witness = create_witness('witness', failover => 1,
 	extra_conf => "pg_hamonitor.slot_inactive_alert = '2s'\n");
 is($witness->safe_psql('postgres', 'SHOW pg_hamonitor.slot_inactive_alert'),
 	'2s', 'slot_inactive_alert is 2s');
@@ -65,8 +65,7 @@ sub user_slots_kept
 }
 
 # LISTEN before anything happens, to see the NOTIFY of the slot alert
-my $listener = $witness->background_psql('postgres');
-$listener->query_safe('LISTEN hamonitor_event');
+my $listener = start_event_listener($witness);
 
 ok(register_ha_cluster($witness, $cluster, $primary, $sb1, $sb2),
 	'witness sees the primary and two streaming standbys');
@@ -140,8 +139,7 @@ wait_seconds($witness, 2);
 ok( wait_for_slot_view(
 		$witness, $cluster, 'primary', 'hamonitor_mine', 'NOT managed'),
 	'the user\'s hamonitor_mine is not taken as managed for node mine');
-$witness->safe_psql('postgres',
-	"SELECT hamonitor.unregister_node('mine', '$cluster')");
+unregister_node($witness, 'mine', $cluster);
 wait_seconds($witness, 2);
 is(peer_slot($primary, 'hamonitor_mine', 'count(*)'),
 	'1', 'hamonitor_mine survives the unregistration of node mine');
@@ -189,17 +187,13 @@ kill9_all($primary);
 
 ok(wait_for_event($witness, $cluster, 'promoted', undef, $before),
 	'a standby is promoted after the crash of the primary');
-my $new_name = $witness->safe_psql(
-	'postgres',
-	"SELECT node_name FROM hamonitor.events
-	  WHERE cluster_name = '$cluster' AND kind = 'promoted'
-	    AND event_id > $before ORDER BY event_id LIMIT 1");
+my $new_name = event_value($witness, $cluster, 'promoted',
+	'(array_agg(node_name ORDER BY event_id))[1]', undef, $before);
 my ($new, $other) = $new_name eq 'sb1' ? ($sb1, $sb2) : ($sb2, $sb1);
 my $other_name = $other->name;
 my $other_slot = "hamonitor_$other_name";
 note "promoted: $new_name; the other standby: $other_name";
-ok($new->poll_query_until('postgres', 'SELECT pg_is_in_recovery()', 'f'),
-	"$new_name is out of recovery");
+ok(wait_until_promoted($new), "$new_name is out of recovery");
 
 ok( wait_for_peer_slot(
 		$new,
@@ -220,18 +214,13 @@ ok(wait_for_event($witness, $cluster, 'repointed', "node_name = '$other_name'",
 		$before),
 	"$other_name was repointed");
 cmp_ok(
-	$witness->safe_psql(
-		'postgres',
-		"SELECT min(event_id) FROM hamonitor.events
-		  WHERE cluster_name = '$cluster' AND kind = 'slot_created'
-		    AND node_name = '$new_name' AND detail LIKE '%$other_slot%'
-		    AND event_id > $before"),
+	event_value(
+		$witness, $cluster, 'slot_created', 'min(event_id)',
+		"node_name = '$new_name' AND detail LIKE '%$other_slot%'", $before),
 	'<',
-	$witness->safe_psql(
-		'postgres',
-		"SELECT min(event_id) FROM hamonitor.events
-		  WHERE cluster_name = '$cluster' AND kind = 'repointed'
-		    AND node_name = '$other_name' AND event_id > $before"),
+	event_value(
+		$witness, $cluster, 'repointed', 'min(event_id)',
+		"node_name = '$other_name'", $before),
 	"$other_slot was created on $new_name before $other_name was repointed");
 
 $new->safe_psql('postgres', "INSERT INTO t VALUES (1000001, 'after')");
@@ -248,20 +237,11 @@ ok( wait_for_event(
 		$witness, $cluster, 'logical_slots_lost',
 		"detail LIKE '%logi_old%'", $before),
 	'a logical_slots_lost event names logi_old');
-like(
-	$witness->safe_psql(
-		'postgres',
-		"SELECT string_agg(detail, E'\\n') FROM hamonitor.events
-		  WHERE cluster_name = '$cluster' AND kind = 'logical_slots_lost'
-		    AND event_id > $before"),
-	qr/\Q$logi_lsn\E/,
+my $lost_detail = event_value($witness, $cluster, 'logical_slots_lost',
+	"string_agg(detail, E'\\n')", undef, $before);
+like($lost_detail, qr/\Q$logi_lsn\E/,
 	'the logical_slots_lost event gives logi_old\'s confirmed_flush_lsn');
-unlike(
-	$witness->safe_psql(
-		'postgres',
-		"SELECT string_agg(detail, E'\\n') FROM hamonitor.events
-		  WHERE cluster_name = '$cluster' AND kind = 'logical_slots_lost'
-		    AND event_id > $before"),
+unlike($lost_detail,
 	qr/hamonitor_mine|user_slot|hamonitor_sb/,
 	'physical slots are not listed as lost logical slots');
 
@@ -280,8 +260,7 @@ is(peer_slot($new, "hamonitor_$new_name", 'count(*)'),
 # unregistered while it still streams, then stopped: the slot may have
 # to wait until its standby lets it go, but it must go
 my $before_unreg = last_event_id($witness);
-$witness->safe_psql('postgres',
-	"SELECT hamonitor.unregister_node('$other_name', '$cluster')");
+unregister_node($witness, $other_name, $cluster);
 $other->stop;
 ok( wait_for_peer_slot(
 		$new, "count(*) FILTER (WHERE slot_name = '$other_slot') = 0"),
@@ -313,11 +292,8 @@ ok( wait_for_event(
 		$witness, $cluster, 'slot_alert',
 		"node_name = '$new_name' AND detail LIKE '%idle_slot%'", $before_alert),
 	'a slot_alert event for idle_slot');
-my $alert_id = $witness->safe_psql(
-	'postgres',
-	"SELECT min(event_id) FROM hamonitor.events
-	  WHERE cluster_name = '$cluster' AND kind = 'slot_alert'
-	    AND detail LIKE '%idle_slot%' AND event_id > $before_alert");
+my $alert_id = event_value($witness, $cluster, 'slot_alert', 'min(event_id)',
+	"detail LIKE '%idle_slot%'", $before_alert);
 ok( wait_for_slot_view(
 		$witness, $cluster, $new_name, 'idle_slot',
 		'alert IS NOT NULL AND NOT active AND inactive_since IS NOT NULL'),
@@ -325,10 +301,7 @@ ok( wait_for_slot_view(
 like(status_value($witness, $new_name, 'slot_alerts', $cluster),
 	qr/idle_slot/, "hamonitor.status.slot_alerts of $new_name names idle_slot");
 
-my $notifications = wait_for_notification($listener, $alert_id);
-like(
-	$notifications,
-	qr/Asynchronous notification "hamonitor_event" with payload "$alert_id" received/,
+ok(wait_for_notification($listener, $alert_id),
 	'the slot_alert event was notified on hamonitor_event');
 $listener->quit;
 
@@ -361,7 +334,7 @@ is( count_events(
 		$before_alert),
 	'1',
 	'one slot_alert event for idle_slot in all');
-stop_receivewal($rw);
+stop_helper($rw);
 
 is(user_slots_kept($new), 't',
 	"the user's slots are still on $new_name at the end");
