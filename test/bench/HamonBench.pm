@@ -209,21 +209,24 @@ sub say_out
 
 =item stats(@values)
 
-(median, p95, max) of the values: p95 by nearest rank, median the mean of
-the two middle values for an even count.  Empty list: undefs.
+(median, p95, max, p99) of the values: p95 and p99 by nearest rank (with
+fewer than 100 values p99 is the maximum), median the mean of the two
+middle values for an even count.  Empty list: undefs.
 
 =cut
 
 sub stats
 {
 	my @v = sort { $a <=> $b } grep { defined } @_;
-	return (undef, undef, undef) unless @v;
+	return (undef, undef, undef, undef) unless @v;
 	my $n = @v;
 	my $median =
 	  $n % 2 ? $v[ ($n - 1) / 2 ] : ($v[ $n / 2 - 1 ] + $v[ $n / 2 ]) / 2;
-	my $rank = POSIX::ceil(0.95 * $n);
-	$rank = 1 if $rank < 1;
-	return ($median, $v[ $rank - 1 ], $v[-1]);
+	my $rank = sub {
+		my $r = POSIX::ceil($_[0] * $n);
+		return $v[ ($r < 1 ? 1 : $r) - 1 ];
+	};
+	return ($median, $rank->(0.95), $v[-1], $rank->(0.99));
 }
 
 =item fmt_s($value, $unit)
@@ -243,7 +246,8 @@ sub fmt_s
 =item bench_result($script, $figure, \@values, %params)
 
 Prints "RESULT script figure median=... p95=... max=... n=..." and, for
-each target given (median => X, p95 => X, max => X, in the values' unit),
+each target given (median => X, p95 => X, p99 => X, max => X, in the
+values' unit),
 "target ... MISSED" when missed.  unit => 's' (default), 'ms', '%', 'MB'...
 failed => N adds failed=N (runs that gave no value).  Returns true when
 every target was met.
@@ -254,15 +258,16 @@ sub bench_result
 {
 	my ($script, $figure, $values, %params) = @_;
 	my $unit = defined $params{unit} ? $params{unit} : 's';
-	my ($median, $p95, $max) = stats(@$values);
-	my %got = (median => $median, p95 => $p95, max => $max);
-	my $line = sprintf('RESULT %s %s median=%s p95=%s max=%s n=%d',
+	my ($median, $p95, $max, $p99) = stats(@$values);
+	my %got = (median => $median, p95 => $p95, p99 => $p99, max => $max);
+	my $line = sprintf('RESULT %s %s median=%s p95=%s p99=%s max=%s n=%d',
 		$script, $figure, fmt_s($median, $unit), fmt_s($p95, $unit),
-		fmt_s($max, $unit), scalar(grep { defined } @$values));
+		fmt_s($p99, $unit), fmt_s($max, $unit),
+		scalar(grep { defined } @$values));
 	$line .= " failed=$params{failed}" if $params{failed};
 	my $ok = 1;
 	my @targets;
-	foreach my $k (qw(median p95 max))
+	foreach my $k (qw(median p95 p99 max))
 	{
 		next unless defined $params{$k};
 		my $met = defined $got{$k} && $got{$k} <= $params{$k};

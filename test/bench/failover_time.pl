@@ -19,22 +19,31 @@
 # show where the time goes.  Both standbys accepting writes counts as a
 # split brain.
 #
-# Targets (issue 5): writes_accepted median <= 0.8 s, p95 <= 1.5 s;
+# The kill lands at a random phase of the witness's probe interval
+# (--jitter, on by default): a fixed phase would measure one point of the
+# cycle, and the PostgreSQL 15 promotion stall (a promote request that
+# lands while the startup process is about to sleep
+# wal_retrieve_retry_interval) hides at some phases only.
+#
+# Targets (issue 8): writes_accepted median <= 0.4 s, p99 <= 1.0 s (with
+# fewer than 100 iterations p99 is the maximum; run 50 for the figure);
 # other_standby_streaming median <= 5 s.  A missed target is printed as
 # MISSED; the exit status is 0 unless the setup itself failed.
 #
 # How to run (as a non-root user, from a copy of the tree it can write; the
 # extension installed with make install):
 #   perl test/bench/failover_time.pl [--iterations N] [--quick]
-#        [--settle SECONDS] [--timeout SECONDS]
+#        [--settle SECONDS] [--timeout SECONDS] [--[no-]jitter]
 #   --iterations N  failovers to measure (default 20)
 #   --quick         1 iteration (CI smoke)
 #   --settle S      seconds pgbench writes before the kill (default 2)
+#   --jitter        wait a random 0..probe_interval more before the kill
+#                   (default on; --no-jitter: exactly settle seconds)
 #   --timeout S     longest wait for a failover (default 60)
 # or, as root, test/bench/run-all.sh (copies the tree, runs as postgres).
 #
 # Output: one line per iteration, then the RESULT lines, e.g.
-#   RESULT failover_time writes_accepted median=0.620s p95=0.900s max=1.100s n=20 target: ...
+#   RESULT failover_time writes_accepted median=0.220s p95=0.400s p99=0.500s max=0.500s n=20 target: ...
 #
 # Copyright (c) 2026, pg_hamonitor developers
 
@@ -55,8 +64,9 @@ use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
-my %opt = bench_options({ iterations => 20, settle => 2, timeout => 60 },
-	'iterations=i', 'settle=f', 'timeout=f');
+my %opt = bench_options(
+	{ iterations => 20, settle => 2, timeout => 60, jitter => 1 },
+	'iterations=i', 'settle=f', 'timeout=f', 'jitter!');
 $opt{iterations} = 1 if $opt{quick} && !defined $opt{given}{iterations};
 
 my $script = 'failover_time';
@@ -74,6 +84,9 @@ say_out('# witness settings: '
 		                 'pg_hamonitor.restart_grace', 'pg_hamonitor.auto_failover',
 		                 'pg_hamonitor.fence_old_primary', 'pg_hamonitor.manage_standby_slots',
 		                 'pg_hamonitor.max_failover_lag')"));
+my $probe_interval_s = $witness->safe_psql('postgres',
+	"SELECT setting::numeric / 1000 FROM pg_settings
+	  WHERE name = 'pg_hamonitor.probe_interval'");
 my $nondefault = $witness->safe_psql('postgres',
 	"SELECT string_agg(name, ' ') FROM pg_settings
 	  WHERE name LIKE 'pg_hamonitor.%' AND source <> 'default'");
@@ -251,6 +264,8 @@ sub iteration
 	}
 
 	usleep($opt{settle} * 1e6);
+	# a random phase of the probe interval (1 s at the defaults)
+	usleep(rand($probe_interval_s) * 1e6) if $opt{jitter};
 	my $tx_before = $primary->safe_psql('postgres',
 		'SELECT count(*) FROM pgbench_history');
 	die "iteration $i: pgbench is not writing\n"
@@ -349,7 +364,7 @@ foreach my $i (1 .. $opt{iterations})
 say_out(sprintf('# %d iterations in %.0fs; %s', $opt{iterations},
 	time() - $t_start, machine_info()));
 bench_result($script, 'writes_accepted', \@writes,
-	median => 0.8, p95 => 1.5, failed => $failed);
+	median => 0.4, p99 => 1.0, failed => $failed);
 bench_result($script, 'other_standby_streaming', \@other,
 	median => 5, failed => $failed);
 bench_result($script, 'witness_failover_decision', \@decided);

@@ -24,8 +24,6 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
-use HamonSlotTest;
 
 my $cluster = 'main';
 
@@ -101,7 +99,7 @@ foreach my $node ($primary, $sb1, $sb2)
 }
 
 # the witness itself is a superuser locally; only its peer role is limited
-my $witness = create_failover_witness('witness');
+my $witness = create_witness('witness', failover => 1);
 
 # conninfo of a node as the witness's role
 sub lp_conninfo

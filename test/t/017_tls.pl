@@ -28,7 +28,6 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
 
 my $cluster = 'main';
 
@@ -169,7 +168,7 @@ my ($ret, $out, $err) = $primary->psql('postgres', 'SELECT 1',
 isnt($ret, 0, 'certuser without a client certificate is refused');
 like($err, qr/certificate/, '... for want of a certificate');
 
-my $witness = create_failover_witness('witness');
+my $witness = create_witness('witness', failover => 1);
 
 # conninfo over TCP with verify-full; $host defaults to localhost
 sub tls_conninfo

@@ -22,7 +22,6 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
 
 my $cluster = 'main';
 
@@ -30,7 +29,7 @@ my ($primary, $sb1, $sb2) = create_ha_cluster(
 	primary  => 'primary',
 	standbys => [ 'sb1', 'sb2' ]);
 # one worker: both clusters share its loop and its batches
-my $witness = create_failover_witness('witness',
+my $witness = create_witness('witness', failover => 1,
 	extra_conf => "pg_hamonitor.workers = 1\n");
 ok(register_ha_cluster($witness, $cluster, $primary, $sb1, $sb2),
 	'witness sees the primary and both streaming standbys');
