@@ -204,7 +204,9 @@ HamonCatalogLoadNodes(int worker_index, int nworkers, MemoryContext callercxt,
 					 " c.system_identifier, c.primary_node_id, c.timeline,"
 					 " s.last_seen, s.health_changed_at, s.timeline,"
 					 " s.current_lsn, s.receive_lsn, s.replay_lsn,"
-					 " s.fenced, s.needs_rejoin, s.repointed_at"
+					 " s.fenced, s.needs_rejoin, s.repointed_at,"
+					 " s.wal_receiver, s.seen_streaming_at, s.upstream_node_id,"
+					 " s.failure_class, s.alive_at, s.missing_privileges"
 					 " FROM hamonitor.node n"
 					 " JOIN hamonitor.cluster c USING (cluster_name)"
 					 " LEFT JOIN hamonitor.node_state s USING (node_id)"
@@ -259,6 +261,29 @@ HamonCatalogLoadNodes(int worker_index, int nworkers, MemoryContext callercxt,
 		node->fenced = hamon_getbool(tup, desc, 20);
 		node->needs_rejoin = hamon_getbool(tup, desc, 21);
 		node->repointed_at = hamon_getts(tup, desc, 22);
+
+		/*
+		 * The evidence a restarted witness must not forget: which standbys
+		 * streamed (only they may confirm a primary's death), how the
+		 * primary's outage looked, and the grants already reported.
+		 */
+		node->receiver = HamonReceiverFromName(SPI_getvalue(tup, desc, 23));
+		node->streaming = (node->receiver == HAMON_RECEIVER_STREAMING);
+		node->seen_streaming_at = hamon_getts(tup, desc, 24);
+		node->upstream_node_id = hamon_getint(tup, desc, 25);
+		if (node->health == HAMON_HEALTH_DOWN)
+		{
+			node->failure_class =
+				HamonFailureClassFromName(SPI_getvalue(tup, desc, 26));
+			node->alive_at = hamon_getts(tup, desc, 27);
+			node->alive_signal = (node->alive_at != 0);
+		}
+		{
+			char	   *missing = SPI_getvalue(tup, desc, 28);
+
+			strlcpy(node->missing_privileges, missing ? missing : "",
+					sizeof(node->missing_privileges));
+		}
 		node->sock = PGINVALID_SOCKET;
 		node->wait_pos = -1;
 		nodes = lappend(nodes, node);
@@ -355,7 +380,8 @@ hamon_batch_execute(HamonBatch *b, SPIPlanPtr *plan, const char *sql,
 static const Oid probe_ok_types[] = {INT4OID, TEXTOID, TEXTOID, BOOLOID,
 	INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID, FLOAT8OID, PG_LSNOID, PG_LSNOID,
 	PG_LSNOID, PG_LSNOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID,
-TIMESTAMPTZOID, JSONBOID, BOOLOID, TEXTOID};
+	TIMESTAMPTZOID, JSONBOID, BOOLOID, TEXTOID, TEXTOID, INT4OID,
+TIMESTAMPTZOID, INT4OID, TEXTOID};
 
 static void
 hamon_add_probe_ok(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
@@ -389,6 +415,14 @@ hamon_add_probe_ok(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
 	nulls[18] = r->slots_json ? ' ' : 'n';
 	values[19] = BoolGetDatum(r->read_only);
 	values[20] = TEXT_DATUM(r->primary_slot_name, 20);
+	/* the evidence: what the node's state says, now */
+	values[21] = CStringGetTextDatum(HamonReceiverName(node->receiver));
+	values[22] = Int32GetDatum(r->wal_receiver_pid);
+	nulls[22] = r->wal_receiver_pid == 0 ? 'n' : ' ';
+	values[23] = TS_DATUM(node->seen_streaming_at, 23);
+	values[24] = Int32GetDatum(node->upstream_node_id);
+	nulls[24] = node->upstream_node_id == 0 ? 'n' : ' ';
+	values[25] = TEXT_DATUM(node->missing_privileges, 25);
 	hamon_batch_add(b, values, nulls);
 }
 
@@ -413,22 +447,31 @@ hamon_write_probes_ok(HamonBatch *b)
 						" upstream_port = u.upstream_port,"
 						" last_wal_receipt_at = u.last_wal_receipt_at,"
 						" slots = u.slots, read_only = u.read_only,"
-						" primary_slot_name = u.primary_slot_name"
+						" primary_slot_name = u.primary_slot_name,"
+						" wal_receiver = u.wal_receiver,"
+						" wal_receiver_pid = u.wal_receiver_pid,"
+						" seen_streaming_at = u.seen_streaming_at,"
+						" upstream_node_id = u.upstream_node_id,"
+						" missing_privileges = u.missing_privileges,"
+						" failure_class = NULL, alive_at = NULL"
 						" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-						"  $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+						"  $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,"
+						"  $22, $23, $24, $25, $26)"
 						" AS u(node_id, health, role, sysid_mismatch,"
 						"  system_identifier, timeline, server_version, probed_at,"
 						"  latency_ms, current_lsn, flush_lsn, receive_lsn,"
 						"  replay_lsn, last_replay_at, wal_receiver_status,"
 						"  upstream_host, upstream_port, last_wal_receipt_at,"
-						"  slots, read_only, primary_slot_name)"
+						"  slots, read_only, primary_slot_name, wal_receiver,"
+						"  wal_receiver_pid, seen_streaming_at, upstream_node_id,"
+						"  missing_privileges)"
 						" WHERE s.node_id = u.node_id",
 						SPI_OK_UPDATE);
 }
 
 /* state columns of a failed probe: the last known LSNs are kept */
 static const Oid probe_failed_types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID,
-INT4OID, TEXTOID, TEXTOID};
+INT4OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 
 static void
 hamon_add_probe_failed(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
@@ -443,6 +486,8 @@ hamon_add_probe_failed(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
 	values[3] = Int32GetDatum(node->consecutive_failures);
 	values[4] = CStringGetTextDatum(r->error_sqlstate);
 	values[5] = CStringGetTextDatum(r->error);
+	values[6] = CStringGetTextDatum(HamonFailureClassName(node->failure_class));
+	values[7] = TS_DATUM(node->alive_at, 7);
 	hamon_batch_add(b, values, nulls);
 }
 
@@ -455,9 +500,11 @@ hamon_write_probes_failed(HamonBatch *b)
 						"   THEN s.health_changed_at ELSE u.probed_at END,"
 						" health = u.health, last_probe_at = u.probed_at,"
 						" consecutive_failures = u.failures,"
-						" last_error_sqlstate = u.sqlstate, last_error = u.error"
-						" FROM unnest($1, $2, $3, $4, $5, $6)"
-						" AS u(node_id, health, probed_at, failures, sqlstate, error)"
+						" last_error_sqlstate = u.sqlstate, last_error = u.error,"
+						" failure_class = u.failure_class, alive_at = u.alive_at"
+						" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
+						" AS u(node_id, health, probed_at, failures, sqlstate,"
+						"  error, failure_class, alive_at)"
 						" WHERE s.node_id = u.node_id",
 						SPI_OK_UPDATE);
 }

@@ -9,19 +9,41 @@
  * back.  That keeps the rules readable in one place and testable with
  * injected states and times, apart from the slow end-to-end tests.
  *
- * A primary is declared failed only when both hold:
- *	 1. the witness has had no successful probe of it for failover_timeout
- *		(restart_grace when the outage came with a sign that its postmaster
- *		is alive: an orderly shutdown, a crash-restart, "starting up"), and
- *	 2. every reachable standby, probed since the outage began, says its
- *		WAL receiver is no longer streaming.  (For HAMON_STREAMING_SETTLE_MS
- *		after the outage, "still streaming" only means "look again": a
- *		receiver takes a moment to notice its sender died.)  One standby still streaming
- *		means only the witness lost sight of the primary, or the primary
- *		merely stalls (a paused primary keeps its replication connections):
- *		nothing is promoted.  With no reachable standby there is no second
- *		opinion, so nothing is promoted either.
- * Only then is a candidate chosen (HamonChooseCandidate).
+ * A primary is declared failed only when all of these hold (the README's
+ * decision table says the same, row by row):
+ *	 1. its postmaster is not known to be alive.  If the latest failed
+ *		contact showed it alive (a crash-restart, "starting up", "shutting
+ *		down", too many connections, an authentication or other error the
+ *		server sent: classify.c), nothing is promoted automatically: the
+ *		verdict is "wait" for restart_grace, then "blocked", with an event
+ *		for a human.  A live postmaster comes back writable by itself.
+ *	 2. the witness has had no successful probe of it, and no sign of life
+ *		from it, for failover_timeout; restart_grace instead when the outage
+ *		had a sign of life (an orderly shutdown, or 1. earlier in the
+ *		outage), counted from the last such sign: a shutdown followed by
+ *		refused connections for longer than restart_grace is a stop.
+ *	 3. the standbys confirm it.  Each reachable standby, probed since the
+ *		outage began, is asked:
+ *		- one that streams from another registered standby (cascading)
+ *		  neither confirms nor denies: it is left out;
+ *		- one that still streams denies (for HAMON_STREAMING_SETTLE_MS
+ *		  after the outage, "streaming" only means "look again": a receiver
+ *		  takes a moment to notice its sender died).  That is a partition
+ *		  between the witness and the primary, or a primary that stalls;
+ *		- one whose receiver status the witness cannot read (the role lacks
+ *		  pg_read_all_stats) may be streaming: it blocks too;
+ *		- one with no WAL receiver, or one not streaming, confirms only if
+ *		  the witness saw it streaming before (kept in the catalog): one
+ *		  that never streamed (archive-only, broken primary_conninfo) was
+ *		  not following the primary, and says nothing of its death.
+ *		At least one standby must confirm, and none deny.
+ * Then a candidate is chosen (HamonChooseCandidate); and it is not
+ * promoted if a standby that may not be promoted (priority 0, maintenance,
+ * fenced) holds more than max_failover_lag of WAL beyond it: commits the
+ * old primary acknowledged may exist only there.
+ *
+ * HamonCheckEvidence is 1. to 3. alone, for the manual promote(), which
+ * applies the same evidence rule unless forced.
  *
  * Copyright (c) 2026, pg_hamonitor developers
  *
@@ -158,19 +180,280 @@ HamonChooseCandidate(const HamonClusterView *cv, XLogRecPtr primary_lsn,
 }
 
 /*
+ * Whether the primary's failure is established: 1. and 2. of the file
+ * header.  Returns true to go on, or false with the verdict in d.
+ */
+static bool
+hamon_primary_silent(const HamonNodeView *p, const HamonFailoverRules *rules,
+					 TimestampTz now, HamonDecision *d)
+{
+	int64		silent_ms;
+	int64		quiet_ms;
+	int			threshold_ms;
+	TimestampTz last_life;
+
+	silent_ms = p->last_seen > 0 ? (now - p->last_seen) / 1000 : PG_INT64_MAX;
+
+	/* 1. the latest contact says its postmaster lives */
+	if (HamonFailureSaysAlive(p->failure_class))
+	{
+		if (p->down_since == 0 || silent_ms < rules->restart_grace_ms)
+		{
+			d->verdict = HAMON_VERDICT_WAIT;
+			snprintf(d->reason, sizeof(d->reason),
+					 "primary \"%s\" unreachable for " INT64_FORMAT " ms, but its postmaster answers (%s): waiting up to restart_grace (%d ms)",
+					 p->node_name, silent_ms == PG_INT64_MAX ? 0 : silent_ms,
+					 HamonFailureClassName(p->failure_class),
+					 rules->restart_grace_ms);
+			return false;
+		}
+		d->verdict = HAMON_VERDICT_BLOCKED;
+		snprintf(d->reason, sizeof(d->reason),
+				 "primary \"%s\" has refused the witness for longer than restart_grace, but its postmaster answers (%s): not failing over a live postmaster; repair it, or promote a standby by hand",
+				 p->node_name, HamonFailureClassName(p->failure_class));
+		return false;
+	}
+
+	/* 2. long enough without a successful probe or a sign of life? */
+	last_life = p->last_seen;
+	if (p->alive_signal)
+	{
+		last_life = Max(last_life, p->alive_at);
+		threshold_ms = Max(rules->restart_grace_ms, rules->failover_timeout_ms);
+	}
+	else
+		threshold_ms = rules->failover_timeout_ms;
+	quiet_ms = last_life > 0 ? (now - last_life) / 1000 : PG_INT64_MAX;
+	if (p->down_since == 0 || quiet_ms < threshold_ms)
+	{
+		d->verdict = HAMON_VERDICT_WAIT;
+		snprintf(d->reason, sizeof(d->reason),
+				 "primary \"%s\" unreachable for " INT64_FORMAT " ms, waiting %d ms%s",
+				 p->node_name, silent_ms == PG_INT64_MAX ? 0 : silent_ms,
+				 threshold_ms,
+				 p->alive_signal ? " (restart grace: its postmaster was alive or stopped in order)" : "");
+		return false;
+	}
+	return true;
+}
+
+/* appends "; " and a formatted note to buf, as far as it fits */
+static void
+hamon_append(char *buf, size_t len, const char *fmt, const char *a,
+			 const char *b)
+{
+	size_t		used = strlen(buf);
+
+	if (used + 3 >= len)
+		return;
+	if (used > 0)
+	{
+		strcpy(buf + used, "; ");
+		used += 2;
+	}
+	snprintf(buf + used, len - used, fmt, a, b);
+}
+
+/*
+ * 3. of the file header: do the standbys confirm that the primary is gone?
+ * Returns true if they do, or false with the verdict in d.
+ */
+static bool
+hamon_standbys_confirm(const HamonClusterView *cv, HamonDecision *d,
+					   int *nvotes)
+{
+	const HamonNodeView *p = &cv->nodes[cv->primary];
+	int			reachable = 0;
+	int			votes = 0;
+	char		silent[300];
+	int			i;
+
+	silent[0] = '\0';
+	for (i = 0; i < cv->nnodes; i++)
+	{
+		const HamonNodeView *s = &cv->nodes[i];
+		const char *upstream = NULL;
+		int			j;
+
+		if (i == cv->primary || s->role != HAMON_ROLE_STANDBY ||
+			s->health != HAMON_HEALTH_UP || s->sysid_mismatch || s->fenced)
+			continue;
+		reachable++;
+		if (s->last_seen < p->down_since)
+		{
+			d->verdict = HAMON_VERDICT_WAIT;
+			snprintf(d->reason, sizeof(d->reason),
+					 "primary \"%s\" is down; waiting for a probe of standby \"%s\" taken since",
+					 p->node_name, s->node_name);
+			return false;
+		}
+
+		/* cascading: it streams from another registered node */
+		if (s->upstream_id != 0 && s->upstream_id != p->node_id)
+		{
+			for (j = 0; j < cv->nnodes; j++)
+				if (cv->nodes[j].node_id == s->upstream_id)
+					upstream = cv->nodes[j].node_name;
+			hamon_append(silent, sizeof(silent),
+						 "\"%s\" streams from \"%s\" (cascading)",
+						 s->node_name, upstream ? upstream : "?");
+			continue;
+		}
+
+		switch (s->receiver)
+		{
+			case HAMON_RECEIVER_STREAMING:
+				if (s->last_seen - p->down_since <
+					HAMON_STREAMING_SETTLE_MS * INT64CONST(1000))
+				{
+					/* its WAL receiver may not have noticed yet: look again */
+					d->verdict = HAMON_VERDICT_WAIT;
+					snprintf(d->reason, sizeof(d->reason),
+							 "primary \"%s\" is down; standby \"%s\" still streamed %d ms after, probing again",
+							 p->node_name, s->node_name,
+							 (int) ((s->last_seen - p->down_since) / 1000));
+					return false;
+				}
+				d->verdict = HAMON_VERDICT_BLOCKED;
+				snprintf(d->reason, sizeof(d->reason),
+						 "primary \"%s\" is unreachable from the witness, but standby \"%s\" still streams from it: not promoting",
+						 p->node_name, s->node_name);
+				return false;
+			case HAMON_RECEIVER_HIDDEN:
+			case HAMON_RECEIVER_UNKNOWN:
+				d->verdict = HAMON_VERDICT_BLOCKED;
+				snprintf(d->reason, sizeof(d->reason),
+						 "primary \"%s\" is unreachable from the witness, and standby \"%s\" could not vote: %s; it may still stream from the primary: not promoting",
+						 p->node_name, s->node_name,
+						 s->receiver == HAMON_RECEIVER_HIDDEN ?
+						 "its WAL receiver's status is hidden from the witness's role (grant it pg_read_all_stats, or pg_monitor)" :
+						 "the witness could not read its WAL receiver");
+				return false;
+			case HAMON_RECEIVER_NONE:
+			case HAMON_RECEIVER_STOPPED:
+				if (s->seen_streaming_at == 0)
+				{
+					hamon_append(silent, sizeof(silent),
+								 "\"%s\" %s", s->node_name,
+								 "was never seen streaming (archive-only, a broken primary_conninfo, or just started)");
+					continue;
+				}
+				votes++;
+				break;
+		}
+	}
+	*nvotes = votes;
+	if (reachable == 0)
+	{
+		d->verdict = HAMON_VERDICT_BLOCKED;
+		snprintf(d->reason, sizeof(d->reason),
+				 "primary \"%s\" is down and no standby is reachable to confirm it: not promoting",
+				 p->node_name);
+		return false;
+	}
+	if (votes == 0)
+	{
+		d->verdict = HAMON_VERDICT_BLOCKED;
+		snprintf(d->reason, sizeof(d->reason),
+				 "primary \"%s\" is down but no standby could vote that it lost it: %s: not promoting",
+				 p->node_name, silent);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * HamonBetterStandby
+ *		A reachable standby on the cluster's timeline that holds more than
+ *		max_lag_bytes of WAL beyond cv->nodes[target]: its index, with why
+ *		set, or -1.  Commits the old primary acknowledged may exist only
+ *		there.
+ */
+int
+HamonBetterStandby(const HamonClusterView *cv, int target,
+				   int64 max_lag_bytes, char *why, size_t whylen)
+{
+	XLogRecPtr	tpos = hamon_standby_position(&cv->nodes[target]);
+	int			best = -1;
+	int			i;
+
+	for (i = 0; i < cv->nnodes; i++)
+	{
+		const HamonNodeView *x = &cv->nodes[i];
+
+		if (i == target || i == cv->primary || x->health != HAMON_HEALTH_UP ||
+			x->role != HAMON_ROLE_STANDBY || x->sysid_mismatch ||
+			(cv->timeline > 0 && x->timeline != cv->timeline))
+			continue;
+		if (hamon_standby_position(x) <= tpos ||
+			(int64) (hamon_standby_position(x) - tpos) <= max_lag_bytes)
+			continue;
+		if (best < 0 ||
+			hamon_standby_position(x) > hamon_standby_position(&cv->nodes[best]))
+			best = i;
+	}
+	if (best >= 0)
+	{
+		const HamonNodeView *x = &cv->nodes[best];
+		char		refusal[256];
+
+		if (HamonStandbyRefusal(x, cv->timeline, refusal, sizeof(refusal)))
+			strlcat(refusal, " but", sizeof(refusal));
+		else
+			snprintf(refusal, sizeof(refusal), "standby \"%s\"", x->node_name);
+		snprintf(why, whylen,
+				 "%s holds " UINT64_FORMAT " bytes of WAL beyond \"%s\" (%X/%X against %X/%X), more than max_failover_lag",
+				 refusal,
+				 (uint64) (hamon_standby_position(x) - tpos),
+				 cv->nodes[target].node_name,
+				 LSN_FORMAT_ARGS(hamon_standby_position(x)),
+				 LSN_FORMAT_ARGS(tpos));
+	}
+	return best;
+}
+
+/*
+ * HamonCheckEvidence
+ *		1. to 3. of the file header: whether the cluster's primary is known
+ *		to have failed.  True if so (or if no primary is known); otherwise
+ *		false with the verdict (healthy, wait or blocked) and why in d.
+ */
+bool
+HamonCheckEvidence(const HamonClusterView *cv, const HamonFailoverRules *rules,
+				   TimestampTz now, HamonDecision *d)
+{
+	const HamonNodeView *p;
+	int			votes;
+
+	d->verdict = HAMON_VERDICT_HEALTHY;
+	d->candidate = -1;
+	d->reason[0] = '\0';
+	if (cv->primary < 0)
+		return true;
+	p = &cv->nodes[cv->primary];
+	if (p->health == HAMON_HEALTH_UP)
+	{
+		snprintf(d->reason, sizeof(d->reason), "primary \"%s\" is up",
+				 p->node_name);
+		return false;
+	}
+	return hamon_primary_silent(p, rules, now, d) &&
+		hamon_standbys_confirm(cv, d, &votes);
+}
+
+/*
  * HamonDecideFailover
  *		Decides for one cluster at time now; see the file header.  The
- *		reason says what was seen, for the event log.
+ *		reason says what was seen, for the event log.  A "blocked" reason
+ *		holds no figure that changes from one round to the next: it is
+ *		logged each time it changes.
  */
 void
 HamonDecideFailover(const HamonClusterView *cv, const HamonFailoverRules *rules,
 					TimestampTz now, HamonDecision *d)
 {
 	const HamonNodeView *p;
-	int64		silent_ms;
-	int			threshold_ms;
-	int			reachable = 0;
-	int			i;
+	int			votes = 0;
 	char		why[400];
 
 	d->verdict = HAMON_VERDICT_HEALTHY;
@@ -190,21 +473,9 @@ HamonDecideFailover(const HamonClusterView *cv, const HamonFailoverRules *rules,
 		return;
 	}
 
-	/* 1. long enough without a successful probe? */
-	silent_ms = p->last_seen > 0 ? (now - p->last_seen) / 1000 : PG_INT64_MAX;
-	threshold_ms = p->alive_signal ?
-		Max(rules->restart_grace_ms, rules->failover_timeout_ms) :
-		rules->failover_timeout_ms;
-	if (p->down_since == 0 || silent_ms < threshold_ms)
-	{
-		d->verdict = HAMON_VERDICT_WAIT;
-		snprintf(d->reason, sizeof(d->reason),
-				 "primary \"%s\" unreachable for " INT64_FORMAT " ms, waiting %d ms%s",
-				 p->node_name, silent_ms == PG_INT64_MAX ? 0 : silent_ms,
-				 threshold_ms,
-				 p->alive_signal ? " (restart grace: its postmaster was alive)" : "");
+	/* 1. and 2.: alive, or not silent long enough? */
+	if (!hamon_primary_silent(p, rules, now, d))
 		return;
-	}
 
 	d->verdict = HAMON_VERDICT_BLOCKED;
 	if (p->maintenance)
@@ -222,51 +493,12 @@ HamonDecideFailover(const HamonClusterView *cv, const HamonFailoverRules *rules,
 		return;
 	}
 
-	/* 2. do the standbys agree? */
-	for (i = 0; i < cv->nnodes; i++)
-	{
-		const HamonNodeView *s = &cv->nodes[i];
-
-		if (i == cv->primary || s->role != HAMON_ROLE_STANDBY ||
-			s->health != HAMON_HEALTH_UP || s->sysid_mismatch || s->fenced)
-			continue;
-		reachable++;
-		if (s->last_seen < p->down_since)
-		{
-			d->verdict = HAMON_VERDICT_WAIT;
-			snprintf(d->reason, sizeof(d->reason),
-					 "primary \"%s\" is down; waiting for a probe of standby \"%s\" taken since",
-					 p->node_name, s->node_name);
-			return;
-		}
-		if (s->streaming &&
-			s->last_seen - p->down_since < HAMON_STREAMING_SETTLE_MS * INT64CONST(1000))
-		{
-			/* its WAL receiver may not have noticed yet: look again soon */
-			d->verdict = HAMON_VERDICT_WAIT;
-			snprintf(d->reason, sizeof(d->reason),
-					 "primary \"%s\" is down; standby \"%s\" still streamed %d ms after, probing again",
-					 p->node_name, s->node_name,
-					 (int) ((s->last_seen - p->down_since) / 1000));
-			return;
-		}
-		if (s->streaming)
-		{
-			snprintf(d->reason, sizeof(d->reason),
-					 "primary \"%s\" is unreachable from the witness, but standby \"%s\" still streams from it: not promoting",
-					 p->node_name, s->node_name);
-			return;
-		}
-	}
-	if (reachable == 0)
-	{
-		snprintf(d->reason, sizeof(d->reason),
-				 "primary \"%s\" is down and no standby is reachable to confirm it: not promoting",
-				 p->node_name);
+	/* 3. do the standbys confirm? */
+	if (!hamon_standbys_confirm(cv, d, &votes))
 		return;
-	}
 
-	/* 3. whom to promote */
+	/* whom to promote */
+	d->verdict = HAMON_VERDICT_BLOCKED;
 	d->candidate = HamonChooseCandidate(cv, p->current_lsn, cv->timeline,
 										rules->max_lag_bytes, true,
 										why, sizeof(why));
@@ -277,11 +509,24 @@ HamonDecideFailover(const HamonClusterView *cv, const HamonFailoverRules *rules,
 				 p->node_name, why);
 		return;
 	}
+
+	/* never behind a standby that holds more */
+	if (HamonBetterStandby(cv, d->candidate, rules->max_lag_bytes, why,
+						   sizeof(why)) >= 0)
+	{
+		snprintf(d->reason, sizeof(d->reason),
+				 "primary \"%s\" is down; %s: commits it acknowledged may exist only there; not promoting (make that standby eligible, or promote \"%s\" by hand with force => true)",
+				 p->node_name, why, cv->nodes[d->candidate].node_name);
+		d->candidate = -1;
+		return;
+	}
+
 	d->verdict = HAMON_VERDICT_PROMOTE;
 	snprintf(d->reason, sizeof(d->reason),
-			 "primary \"%s\" (last LSN %X/%X) unreachable for " INT64_FORMAT " ms and lost by all %d reachable standbys; promoting \"%s\" (received %X/%X, replayed %X/%X)",
-			 p->node_name, LSN_FORMAT_ARGS(p->current_lsn), silent_ms,
-			 reachable, cv->nodes[d->candidate].node_name,
+			 "primary \"%s\" (last LSN %X/%X) unreachable for " INT64_FORMAT " ms and lost by %d reachable standby(s) that streamed from it; promoting \"%s\" (received %X/%X, replayed %X/%X)",
+			 p->node_name, LSN_FORMAT_ARGS(p->current_lsn),
+			 p->last_seen > 0 ? (now - p->last_seen) / 1000 : 0,
+			 votes, cv->nodes[d->candidate].node_name,
 			 LSN_FORMAT_ARGS(cv->nodes[d->candidate].receive_lsn),
 			 LSN_FORMAT_ARGS(cv->nodes[d->candidate].replay_lsn));
 }

@@ -39,9 +39,14 @@ typedef struct HamonNodeView
 	XLogRecPtr	receive_lsn;	/* standby */
 	XLogRecPtr	replay_lsn;		/* standby */
 	bool		streaming;		/* standby: its WAL receiver streams */
+	HamonReceiver receiver;		/* standby: what its probe saw of it */
+	TimestampTz seen_streaming_at;	/* standby: last seen streaming, 0 never */
+	int			upstream_id;	/* standby: registered node it streams from */
 	TimestampTz last_seen;		/* last successful probe, 0 if never */
 	TimestampTz down_since;		/* first failure of this outage, 0 if up */
-	bool		alive_signal;	/* the outage says the postmaster lives */
+	bool		alive_signal;	/* the outage had a sign of life */
+	TimestampTz alive_at;		/* the latest one, 0 if unknown */
+	HamonFailureClass failure_class;	/* of the latest failure */
 } HamonNodeView;
 
 typedef struct HamonClusterView
@@ -78,6 +83,11 @@ typedef struct HamonDecision
 extern void HamonDecideFailover(const HamonClusterView *cv,
 								const HamonFailoverRules *rules,
 								TimestampTz now, HamonDecision *decision);
+extern bool HamonCheckEvidence(const HamonClusterView *cv,
+							   const HamonFailoverRules *rules,
+							   TimestampTz now, HamonDecision *decision);
+extern int	HamonBetterStandby(const HamonClusterView *cv, int target,
+							   int64 max_lag_bytes, char *why, size_t whylen);
 extern int	HamonChooseCandidate(const HamonClusterView *cv,
 								 XLogRecPtr primary_lsn, int timeline,
 								 int64 max_lag_bytes, bool check_lag,

@@ -278,9 +278,14 @@ hamon_worker_view(HamonCluster *cluster, List *nodes, HamonClusterView *cv,
 		v->receive_lsn = node->receive_lsn;
 		v->replay_lsn = node->replay_lsn;
 		v->streaming = node->streaming;
+		v->receiver = node->receiver;
+		v->seen_streaming_at = node->seen_streaming_at;
+		v->upstream_id = node->upstream_node_id;
 		v->last_seen = node->last_seen;
 		v->down_since = node->down_since;
 		v->alive_signal = node->alive_signal;
+		v->alive_at = node->alive_at;
+		v->failure_class = node->failure_class;
 		if (node->node_id == cluster->primary_id)
 			cv->primary = n;
 		(*map)[n] = node;

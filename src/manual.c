@@ -64,9 +64,11 @@ hamon_load_view(const char *cluster_name, int primary_id, int timeline,
 							  " n.priority, n.maintenance, s.health, s.role,"
 							  " s.sysid_mismatch, s.fenced, s.timeline,"
 							  " s.current_lsn, s.receive_lsn, s.replay_lsn,"
-							  " coalesce(s.wal_receiver_status = 'streaming', false),"
+							  " s.wal_receiver = 'streaming',"
 							  " s.last_seen,"
-							  " CASE WHEN s.health = 'down' THEN s.health_changed_at END"
+							  " CASE WHEN s.health = 'down' THEN s.health_changed_at END,"
+							  " s.wal_receiver, s.seen_streaming_at,"
+							  " s.upstream_node_id, s.failure_class, s.alive_at"
 							  " FROM hamonitor.node n JOIN hamonitor.node_state s"
 							  " USING (node_id) WHERE n.cluster_name = $1"
 							  " ORDER BY n.node_name",
@@ -108,6 +110,17 @@ hamon_load_view(const char *cluster_name, int primary_id, int timeline,
 		v->last_seen = isnull ? 0 : DatumGetTimestampTz(d);
 		GETD(16);
 		v->down_since = isnull ? 0 : DatumGetTimestampTz(d);
+		v->receiver = HamonReceiverFromName(SPI_getvalue(tup, desc, 17));
+		GETD(18);
+		v->seen_streaming_at = isnull ? 0 : DatumGetTimestampTz(d);
+		GETD(19);
+		v->upstream_id = isnull ? 0 : DatumGetInt32(d);
+		v->failure_class = v->health == HAMON_HEALTH_DOWN ?
+			HamonFailureClassFromName(SPI_getvalue(tup, desc, 20)) :
+			HAMON_FAIL_NONE;
+		GETD(21);
+		v->alive_at = isnull ? 0 : DatumGetTimestampTz(d);
+		v->alive_signal = (v->alive_at != 0);
 #undef GETD
 		if (v->node_id == primary_id)
 			cv->primary = i;
@@ -205,6 +218,74 @@ hamon_spi_return(text *result)
 	PG_RETURN_TEXT_P(copy);
 }
 
+/*
+ * The evidence rule of the automatic path (decide.c), for promote(): the
+ * primary's postmaster not known alive, and the standbys confirming it
+ * gone.  Timeouts do not apply: a DBA may act at once.  Without force, an
+ * ERROR (55000) with the reason; with force, a WARNING.  Also refuses
+ * (unless forced) a target behind another standby by more than
+ * max_failover_lag.  Returns what a forced promotion may lose, as text
+ * for its event, or NULL.
+ */
+static char *
+hamon_check_promote_evidence(const HamonClusterView *cv, int target,
+							 bool force)
+{
+	HamonFailoverRules rules;
+	HamonDecision d;
+	char		why[512];
+	char	   *loss = NULL;
+	XLogRecPtr	primary_lsn;
+	XLogRecPtr	pos;
+
+	rules.auto_failover = true;
+	rules.failover_timeout_ms = 0;
+	rules.restart_grace_ms = 0;
+	rules.max_lag_bytes = hamon_max_failover_lag;
+	if (!HamonCheckEvidence(cv, &rules, GetCurrentTimestamp(), &d))
+	{
+		if (!force)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot promote node \"%s\": the failure of the primary is not established",
+							cv->nodes[target].node_name),
+					 errdetail_internal("%s", d.reason),
+					 errhint("Use force => true if you know the old primary is down for good and will stay so.")));
+		ereport(WARNING,
+				(errmsg("promoting node \"%s\" although the failure of the primary is not established",
+						cv->nodes[target].node_name),
+				 errdetail_internal("%s", d.reason)));
+		loss = psprintf("; not established: %s", d.reason);
+	}
+
+	if (HamonBetterStandby(cv, target, hamon_max_failover_lag, why,
+						   sizeof(why)) >= 0)
+	{
+		if (!force)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot promote node \"%s\"",
+							cv->nodes[target].node_name),
+					 errdetail_internal("Node %s: commits the old primary acknowledged may exist only there.", why),
+					 errhint("Use force => true to promote it anyway, losing that WAL.")));
+		ereport(WARNING,
+				(errmsg("promoting node \"%s\" may lose acknowledged commits",
+						cv->nodes[target].node_name),
+				 errdetail_internal("Node %s.", why)));
+		loss = psprintf("%s; may be lost: %s", loss ? loss : "", why);
+	}
+
+	/* with force, the lag check was skipped: say what it would have said */
+	primary_lsn = cv->primary >= 0 ? cv->nodes[cv->primary].current_lsn :
+		InvalidXLogRecPtr;
+	pos = Max(cv->nodes[target].receive_lsn, cv->nodes[target].replay_lsn);
+	if (force && !XLogRecPtrIsInvalid(primary_lsn) && primary_lsn > pos)
+		loss = psprintf("%s; may be lost: " UINT64_FORMAT " bytes of WAL between its %X/%X and the old primary's last known %X/%X",
+						loss ? loss : "", (uint64) (primary_lsn - pos),
+						LSN_FORMAT_ARGS(pos), LSN_FORMAT_ARGS(primary_lsn));
+	return loss;
+}
+
 /* the rest of a promotion, shared by the three functions */
 static text *
 hamon_finish(const char *cluster_name, HamonClusterView *cv, int target,
@@ -232,6 +313,7 @@ hamonitor_promote(PG_FUNCTION_ARGS)
 	HamonClusterView cv;
 	int			target = hamon_open_cluster(cluster_name, node_name, &cv);
 	text	   *result;
+	char	   *loss;
 
 	if (hamon_primary_up(&cv) && target != cv.primary)
 		ereport(ERROR,
@@ -240,10 +322,12 @@ hamonitor_promote(PG_FUNCTION_ARGS)
 						cv.nodes[cv.primary].node_name, cluster_name),
 				 errhint("Use hamonitor.switchover() to change the primary of a healthy cluster.")));
 	hamon_check_target(&cv, target, !force);
+	loss = hamon_check_promote_evidence(&cv, target, force);
 	result = hamon_finish(cluster_name, &cv, target, "promote",
-						  psprintf("manual promotion by %s%s",
+						  psprintf("manual promotion by %s%s%s",
 								   GetUserNameFromId(GetUserId(), false),
-								   force ? " (force)" : ""));
+								   force ? " (force)" : "",
+								   loss ? loss : ""));
 	return hamon_spi_return(result);
 }
 
@@ -499,6 +583,63 @@ hamonitor_simulate_failover(PG_FUNCTION_ARGS)
 		v->sysid_mismatch = !isnull && DatumGetBool(d);
 		d = hamon_field(tup, "fenced", &isnull);
 		v->fenced = !isnull && DatumGetBool(d);
+
+		/* the evidence (1.1); NULLs mean what 1.0's simulations meant */
+		v->node_id = i + 1;
+		d = hamon_field(tup, "receiver", &isnull);
+		if (isnull)
+			v->receiver = v->streaming ? HAMON_RECEIVER_STREAMING :
+				HAMON_RECEIVER_STOPPED;
+		else
+		{
+			char	   *name = TextDatumGetCString(d);
+
+			v->receiver = HamonReceiverFromName(name);
+			if (strcmp(name, HamonReceiverName(v->receiver)) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid receiver \"%s\"", name),
+						 errhint("One of unknown, hidden, none, not_streaming, streaming.")));
+			v->streaming = (v->receiver == HAMON_RECEIVER_STREAMING);
+		}
+		d = hamon_field(tup, "seen_streaming_at", &isnull);
+		v->seen_streaming_at = isnull ? 0 : DatumGetTimestampTz(d);
+		d = hamon_field(tup, "failure_class", &isnull);
+		if (!isnull)
+		{
+			char	   *name = TextDatumGetCString(d);
+
+			v->failure_class = HamonFailureClassFromName(name);
+			if (strcmp(name, HamonFailureClassName(v->failure_class)) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid failure class \"%s\"", name)));
+		}
+		d = hamon_field(tup, "alive_at", &isnull);
+		v->alive_at = isnull ? 0 : DatumGetTimestampTz(d);
+		if (v->alive_at != 0)
+			v->alive_signal = true;
+	}
+	/* upstreams are given by name */
+	for (i = 0; i < nelems; i++)
+	{
+		HeapTupleHeader tup = DatumGetHeapTupleHeader(elems[i]);
+		bool		isnull;
+		Datum		d = hamon_field(tup, "upstream", &isnull);
+		char	   *name;
+		int			j;
+
+		if (isnull)
+			continue;
+		name = TextDatumGetCString(d);
+		for (j = 0; j < nelems; j++)
+			if (strcmp(cv.nodes[j].node_name, name) == 0)
+				cv.nodes[i].upstream_id = cv.nodes[j].node_id;
+		if (cv.nodes[i].upstream_id == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("upstream \"%s\" of \"%s\" is not a simulated node",
+							name, cv.nodes[i].node_name)));
 	}
 	if (cv.primary >= 0)
 		cv.timeline = cv.nodes[cv.primary].timeline;

@@ -26,6 +26,7 @@
 #include "libpq-fe.h"
 #include "nodes/pg_list.h"
 
+#include "classify.h"
 #include "pg_hamonitor.h"
 
 typedef enum HamonHealth
@@ -41,6 +42,20 @@ typedef enum HamonRole
 	HAMON_ROLE_PRIMARY,
 	HAMON_ROLE_STANDBY
 } HamonRole;
+
+/*
+ * What a standby's probe could tell of its WAL receiver.  The view
+ * pg_stat_wal_receiver shows every role its pid, and the rest only to
+ * roles with pg_read_all_stats: a pid without a status is "hidden".
+ */
+typedef enum HamonReceiver
+{
+	HAMON_RECEIVER_UNKNOWN = 0, /* not probed (or not a standby) */
+	HAMON_RECEIVER_HIDDEN,		/* a receiver runs; its status is not shown */
+	HAMON_RECEIVER_NONE,		/* no WAL receiver runs */
+	HAMON_RECEIVER_STOPPED,		/* one runs but does not stream */
+	HAMON_RECEIVER_STREAMING	/* it streams */
+} HamonReceiver;
 
 typedef enum HamonConnState
 {
@@ -67,13 +82,20 @@ typedef struct HamonProbeResult
 	XLogRecPtr	replay_lsn;
 	TimestampTz last_replay_at;
 	TimestampTz last_wal_receipt_at;
-	char		wal_receiver_status[32];
+	int			wal_receiver_pid;	/* 0: no WAL receiver runs */
+	char		wal_receiver_status[32];	/* "" if none or hidden */
 	char		upstream_host[256];
 	int			upstream_port;
-	char	   *slots_json;		/* palloc'd in the worker's result context */
+	/* allocated in the node's context, freed when the next probe starts */
+	char	   *slots_json;
 	/* failure: SQLSTATE (57P01 = the server said goodbye) and message */
 	char		error_sqlstate[6];
 	char		error[256];
+	HamonFailureClass failure_class;	/* what the failure says (classify.c) */
+	/* the privilege check run after each (re)connect, if it ran */
+	bool		privileges_checked;
+	char		missing_privileges[1024];	/* one grant a line, "" if none */
+	char		privilege_error[256];	/* the check itself failed */
 	bool		read_only;		/* default_transaction_read_only is on */
 	char		primary_slot_name[NAMEDATALEN];
 } HamonProbeResult;
@@ -125,6 +147,7 @@ typedef struct HamonNode
 	TimestampTz query_sent_at;
 	bool		flush_pending;	/* query not wholly sent yet */
 	bool		got_row;
+	bool		checking_privileges;	/* the query under way is the check */
 	/* FATAL notice the server sent before closing an idle connection */
 	char		goodbye_sqlstate[6];
 	char		goodbye_message[256];
@@ -138,12 +161,24 @@ typedef struct HamonNode
 	TimestampTz last_seen;		/* last successful probe */
 	TimestampTz down_since;		/* first failure of this outage, 0 if up */
 	bool		alive_signal;	/* this outage said the postmaster lives */
+	TimestampTz alive_at;		/* the latest failure that said so, 0 if none */
+	HamonFailureClass failure_class;	/* of the latest failure; NONE if up */
 	int			timeline;
 	XLogRecPtr	current_lsn;
 	XLogRecPtr	receive_lsn;
 	XLogRecPtr	replay_lsn;
 	bool		streaming;
+	HamonReceiver receiver;
+	TimestampTz seen_streaming_at;	/* last probe that saw it streaming */
+	int			upstream_node_id;	/* registered node it streams from, or 0 */
 	bool		read_only;
+	/* grants the witness lacks on the node, one a line; "" if none */
+	char		missing_privileges[1024];
+	/* the registered address, parsed once per conninfo (state.c) */
+	uint32		addr_hash;
+	char		addr_host[256];
+	char		addr_hostaddr[64];
+	char		addr_port[64];
 
 	/* what the witness did or found about the node (failover.c) */
 	bool		fenced;
@@ -187,5 +222,7 @@ extern const char *HamonHealthName(HamonHealth health);
 extern const char *HamonRoleName(HamonRole role);
 extern HamonHealth HamonHealthFromName(const char *name);
 extern HamonRole HamonRoleFromName(const char *name);
+extern const char *HamonReceiverName(HamonReceiver receiver);
+extern HamonReceiver HamonReceiverFromName(const char *name);
 
 #endif							/* HAMON_NODE_H */

@@ -21,6 +21,17 @@
  * decisions need: role, system identifier, timeline, LSNs, the WAL
  * receiver and the replication slots.
  *
+ * Each new session first runs the privilege check: which of the grants the
+ * witness needs to act on the node (promote, repoint, fence, slots) its
+ * role lacks, found now rather than in the middle of a failover.  The same
+ * query asks for lc_messages = C where the role may set it, so that the
+ * peer's goodbye messages can be read (classify.c).  It is one more step of
+ * the state machine, never a blocking call.
+ *
+ * Whatever a probe keeps between two reads of its socket (the slots' JSON)
+ * lives in the node's memory context, not the worker's per-round one: a
+ * row and the ReadyForQuery after it may arrive in different rounds.
+ *
  * Copyright (c) 2026, pg_hamonitor developers
  *
  * IDENTIFICATION
@@ -30,12 +41,15 @@
  */
 #include "postgres.h"
 
+#include <poll.h>
 #include <sys/stat.h>
 
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "classify.h"
 #include "probe.h"
 #include "remote.h"
 
@@ -70,21 +84,92 @@ static const char *const probe_query =
 "   ORDER BY s.slot_name)"
 "  FROM pg_catalog.pg_replication_slots s),"
 " pg_catalog.current_setting('default_transaction_read_only')::boolean,"
-" pg_catalog.current_setting('primary_slot_name')"
+" pg_catalog.current_setting('primary_slot_name'),"
+" w.pid"
 " FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true";
 
-#define PROBE_NCOLUMNS 16
+#define PROBE_NCOLUMNS 17
+
+/*
+ * The privilege check, run once per session before its first probe: every
+ * grant the witness's SQL on peers needs (probe.c, action.c, slots.c), one
+ * line "grant: what for" each that the role lacks.  A superuser has them
+ * all.  Its second column sets lc_messages = C where the role may
+ * (lc_messages is a superuser setting: in the startup packet it would make
+ * the connection of any other role fail).
+ */
+static const char *const check_query =
+"SELECT pg_catalog.string_agg(v.g, E'\\n' ORDER BY v.o) FILTER (WHERE NOT v.ok),"
+" CASE WHEN pg_catalog.has_parameter_privilege('lc_messages', 'SET')"
+"  THEN pg_catalog.set_config('lc_messages', 'C', false) END,"
+" CURRENT_USER"
+" FROM (VALUES"
+" (1, pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'),"
+"  'pg_read_all_stats (or pg_monitor): to see whether the WAL receiver streams'),"
+" (2, pg_catalog.pg_has_role('pg_read_all_settings', 'USAGE'),"
+"  'pg_read_all_settings (or pg_monitor): to read primary_conninfo when repointing'),"
+" (3, pg_catalog.has_function_privilege('pg_catalog.pg_promote(boolean, integer)', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_promote(boolean, integer): to promote'),"
+" (4, pg_catalog.has_function_privilege('pg_catalog.pg_reload_conf()', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_reload_conf(): to repoint, fence and set slots'),"
+" (5, pg_catalog.has_parameter_privilege('primary_conninfo', 'ALTER SYSTEM'),"
+"  'ALTER SYSTEM ON PARAMETER primary_conninfo: to repoint'),"
+" (6, pg_catalog.has_parameter_privilege('primary_slot_name', 'ALTER SYSTEM'),"
+"  'ALTER SYSTEM ON PARAMETER primary_slot_name: to set managed slots'),"
+" (7, pg_catalog.has_parameter_privilege('default_transaction_read_only', 'ALTER SYSTEM'),"
+"  'ALTER SYSTEM ON PARAMETER default_transaction_read_only: to fence'),"
+" (8, pg_catalog.pg_has_role('pg_signal_backend', 'USAGE'),"
+"  'pg_signal_backend: to end client sessions when fencing'),"
+" (9, pg_catalog.coalesce((SELECT r.rolreplication OR r.rolsuper"
+"      FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false),"
+"  'REPLICATION: to create, drop and advance replication slots'),"
+" (10, pg_catalog.has_function_privilege('pg_catalog.pg_terminate_backend(integer, bigint)', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint): to fence'),"
+" (11, pg_catalog.has_function_privilege('pg_catalog.pg_create_physical_replication_slot(name, boolean, boolean)', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_create_physical_replication_slot(name, boolean, boolean): to create slots'),"
+" (12, pg_catalog.has_function_privilege('pg_catalog.pg_create_logical_replication_slot(name, name, boolean, boolean)', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_create_logical_replication_slot(name, name, boolean, boolean): to create slots'),"
+" (13, pg_catalog.has_function_privilege('pg_catalog.pg_drop_replication_slot(name)', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_drop_replication_slot(name): to drop slots'),"
+" (14, pg_catalog.has_function_privilege('pg_catalog.pg_replication_slot_advance(name, pg_lsn)', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_replication_slot_advance(name, pg_lsn): to advance slots'),"
+" (15, pg_catalog.has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_control_system(): to probe'),"
+" (16, pg_catalog.has_function_privilege('pg_catalog.pg_control_checkpoint()', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_control_checkpoint(): to probe'),"
+" (17, pg_catalog.has_function_privilege('pg_catalog.pg_walfile_name(pg_lsn)', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_walfile_name(pg_lsn): to probe'),"
+" (18, pg_catalog.has_function_privilege('pg_catalog.pg_current_wal_lsn()', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_current_wal_lsn(): to probe'),"
+" (19, pg_catalog.has_function_privilege('pg_catalog.pg_current_wal_flush_lsn()', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_current_wal_flush_lsn(): to probe'),"
+" (20, pg_catalog.has_function_privilege('pg_catalog.pg_current_wal_insert_lsn()', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_current_wal_insert_lsn(): to advance slots'),"
+" (21, pg_catalog.has_function_privilege('pg_catalog.pg_last_wal_receive_lsn()', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_last_wal_receive_lsn(): to probe'),"
+" (22, pg_catalog.has_function_privilege('pg_catalog.pg_last_wal_replay_lsn()', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_last_wal_replay_lsn(): to probe'),"
+" (23, pg_catalog.has_function_privilege('pg_catalog.pg_last_xact_replay_timestamp()', 'EXECUTE'),"
+"  'EXECUTE ON FUNCTION pg_last_xact_replay_timestamp(): to probe')"
+" ) AS v(o, ok, g)";
 
 static void hamon_start_connect(HamonNode *node, TimestampTz now);
 static void hamon_continue_connect(HamonNode *node, TimestampTz now);
+static bool hamon_send_query(HamonNode *node, TimestampTz now,
+							 const char *query);
+static void hamon_send_check(HamonNode *node, TimestampTz now);
 static void hamon_send_probe(HamonNode *node, TimestampTz now);
 static void hamon_read_probe(HamonNode *node, TimestampTz now);
 static void hamon_read_idle(HamonNode *node, TimestampTz now);
 static void hamon_probe_failed(HamonNode *node, TimestampTz now,
-							   const char *sqlstate, const char *message);
+							   const char *sqlstate, const char *message,
+							   HamonFailureClass cls);
 static void hamon_probe_failed_conn(HamonNode *node, TimestampTz now,
 									const char *what);
 static void hamon_parse_row(HamonNode *node, PGresult *res);
+static void hamon_parse_check(HamonNode *node, PGresult *res);
+static void hamon_reset_result(HamonNode *node);
+static void hamon_read_ready(HamonNode *node, TimestampTz now);
 static void hamon_notice_receiver(void *arg, const PGresult *res);
 static void hamon_close(HamonNode *node);
 static void hamon_note_socket(HamonNode *node);
@@ -109,15 +194,49 @@ HamonProbeTick(HamonNode *node, TimestampTz now)
 			break;
 		case HAMON_CONN_CONNECTING:
 			if (now >= node->deadline)
+				hamon_read_ready(node, now);
+			if (node->conn_state == HAMON_CONN_CONNECTING &&
+				now >= node->deadline)
 				hamon_probe_failed(node, now, "08001",
-								   "timeout expired while connecting");
+								   "timeout expired while connecting",
+								   HAMON_FAIL_TIMEOUT);
 			break;
 		case HAMON_CONN_BUSY:
 			if (now >= node->deadline)
+				hamon_read_ready(node, now);
+			if (node->conn_state == HAMON_CONN_BUSY && now >= node->deadline)
 				hamon_probe_failed(node, now, "57014",
-								   "probe timed out");
+								   "probe timed out", HAMON_FAIL_TIMEOUT);
 			break;
 	}
+}
+
+/*
+ * A node past its deadline may have its answer in the socket buffer
+ * already, if this round of the loop came late (a slow write, a busy
+ * machine): look, without waiting, and take it before failing the node.
+ */
+static void
+hamon_read_ready(HamonNode *node, TimestampTz now)
+{
+	struct pollfd pfd;
+	uint32		events = 0;
+
+	if (node->sock == PGINVALID_SOCKET || node->wait_events == 0)
+		return;
+	pfd.fd = node->sock;
+	pfd.events = ((node->wait_events & WL_SOCKET_READABLE) ? POLLIN : 0) |
+		((node->wait_events & WL_SOCKET_WRITEABLE) ? POLLOUT : 0);
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) <= 0)
+		return;
+	if (pfd.revents & (POLLIN | POLLERR | POLLHUP))
+		events |= WL_SOCKET_READABLE;
+	if (pfd.revents & (POLLOUT | POLLERR | POLLHUP))
+		events |= WL_SOCKET_WRITEABLE;
+	events &= node->wait_events;
+	if (events != 0)
+		HamonProbeSocketReady(node, events, now);
 }
 
 /*
@@ -241,7 +360,7 @@ hamon_start_connect(HamonNode *node, TimestampTz now)
 	pfree(appname);
 	if (node->conn == NULL)
 	{
-		hamon_probe_failed(node, now, "53000", errmsg);
+		hamon_probe_failed(node, now, "53000", errmsg, HAMON_FAIL_OTHER);
 		pfree(errmsg);
 		return;
 	}
@@ -273,8 +392,8 @@ hamon_continue_connect(HamonNode *node, TimestampTz now)
 		case PGRES_POLLING_OK:
 			node->conn_state = HAMON_CONN_IDLE;
 			node->wait_events = WL_SOCKET_READABLE;
-			/* the probe was due when the connection started */
-			hamon_send_probe(node, now);
+			/* a new session: the privilege check, then the probe that was due */
+			hamon_send_check(node, now);
 			return;
 		default:
 			hamon_probe_failed_conn(node, now, "could not connect");
@@ -287,34 +406,62 @@ hamon_continue_connect(HamonNode *node, TimestampTz now)
 	hamon_note_socket(node);
 }
 
+/* forgets the last result, freeing what it allocated */
 static void
-hamon_send_probe(HamonNode *node, TimestampTz now)
+hamon_reset_result(HamonNode *node)
+{
+	if (node->result.slots_json != NULL)
+		pfree(node->result.slots_json);
+	memset(&node->result, 0, sizeof(node->result));
+}
+
+/* sends query; false if the node failed (and was closed) */
+static bool
+hamon_send_query(HamonNode *node, TimestampTz now, const char *query)
 {
 	int			rc;
 
-	if (!PQsendQueryParams(node->conn, probe_query, 0, NULL, NULL, NULL,
-						   NULL, 0))
+	if (!PQsendQueryParams(node->conn, query, 0, NULL, NULL, NULL, NULL, 0))
 	{
 		hamon_probe_failed_conn(node, now, "could not send probe");
-		return;
+		return false;
 	}
 	rc = PQflush(node->conn);
 	if (rc < 0)
 	{
 		hamon_probe_failed_conn(node, now, "could not send probe");
-		return;
+		return false;
 	}
 	node->conn_state = HAMON_CONN_BUSY;
 	node->flush_pending = (rc == 1);
 	node->got_row = false;
-	node->query_sent_at = now;
 	node->deadline = TimestampTzPlusMilliseconds(now, hamon_probe_timeout);
-	node->next_probe_at = TimestampTzPlusMilliseconds(now,
-													  hamon_probe_interval);
 	node->wait_events = WL_SOCKET_READABLE |
 		(node->flush_pending ? WL_SOCKET_WRITEABLE : 0);
-	memset(&node->result, 0, sizeof(node->result));
+	return true;
+}
+
+/* the privilege check of a new session; the probe follows it */
+static void
+hamon_send_check(HamonNode *node, TimestampTz now)
+{
+	hamon_reset_result(node);
 	node->result_ready = false;
+	node->checking_privileges = true;
+	(void) hamon_send_query(node, now, check_query);
+}
+
+static void
+hamon_send_probe(HamonNode *node, TimestampTz now)
+{
+	node->checking_privileges = false;
+	hamon_reset_result(node);
+	node->result_ready = false;
+	if (!hamon_send_query(node, now, probe_query))
+		return;
+	node->query_sent_at = now;
+	node->next_probe_at = TimestampTzPlusMilliseconds(now,
+													  hamon_probe_interval);
 }
 
 /*
@@ -337,14 +484,33 @@ hamon_read_probe(HamonNode *node, TimestampTz now)
 		if (res == NULL)
 		{
 			/* query done */
+			if (node->checking_privileges)
+			{
+				HamonProbeResult check = node->result;
+
+				/* the check's outcome travels with the probe's result */
+				node->result.slots_json = NULL;
+				hamon_send_probe(node, now);
+				if (node->conn_state != HAMON_CONN_BUSY)
+					return;
+				node->result.privileges_checked = true;
+				memcpy(node->result.missing_privileges,
+					   check.missing_privileges,
+					   sizeof(check.missing_privileges));
+				memcpy(node->result.privilege_error, check.privilege_error,
+					   sizeof(check.privilege_error));
+				return;
+			}
 			if (!node->got_row)
 			{
 				if (node->result.error_sqlstate[0] == '\0')
 					hamon_probe_failed(node, now, "XX000",
-									   "probe returned no row");
+									   "probe returned no row",
+									   HAMON_FAIL_SERVER_ERROR);
 				else
 					hamon_probe_failed(node, now, node->result.error_sqlstate,
-									   node->result.error);
+									   node->result.error,
+									   node->result.failure_class);
 				return;
 			}
 			node->conn_state = HAMON_CONN_IDLE;
@@ -357,8 +523,10 @@ hamon_read_probe(HamonNode *node, TimestampTz now)
 			return;
 		}
 
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-			PQnfields(res) == PROBE_NCOLUMNS)
+		if (node->checking_privileges)
+			hamon_parse_check(node, res);
+		else if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+				 PQnfields(res) == PROBE_NCOLUMNS)
 		{
 			hamon_parse_row(node, res);
 			node->got_row = true;
@@ -368,11 +536,30 @@ hamon_read_probe(HamonNode *node, TimestampTz now)
 			const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 			const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
-			strlcpy(node->result.error_sqlstate, sqlstate ? sqlstate : "XX000",
+			if (msg == NULL)
+				msg = PQresultErrorMessage(res);
+			if (msg == NULL || msg[0] == '\0')
+				msg = "probe returned an unexpected result";
+
+			/*
+			 * An error the server sent (a privilege revoked, a statement
+			 * timeout) says the server lives; one libpq made up without a
+			 * SQLSTATE (the connection broke) says nothing of the kind.
+			 */
+			node->result.failure_class = HamonClassifyFailure(sqlstate, msg);
+			strlcpy(node->result.error_sqlstate,
+					sqlstate ? sqlstate :
+					(PQresultStatus(res) == PGRES_FATAL_ERROR ? "08006" : "XX000"),
 					sizeof(node->result.error_sqlstate));
-			strlcpy(node->result.error,
-					msg ? msg : "probe returned an unexpected result",
-					sizeof(node->result.error));
+			strlcpy(node->result.error, msg, sizeof(node->result.error));
+			/* libpq's messages end in a newline */
+			if (sqlstate == NULL)
+			{
+				char	   *nl = strchr(node->result.error, '\n');
+
+				if (nl)
+					*nl = '\0';
+			}
 		}
 		PQclear(res);
 	}
@@ -404,7 +591,7 @@ hamon_read_idle(HamonNode *node, TimestampTz now)
  */
 static void
 hamon_probe_failed(HamonNode *node, TimestampTz now, const char *sqlstate,
-				   const char *message)
+				   const char *message, HamonFailureClass cls)
 {
 	int64		backoff = 0;
 	HamonProbeResult *r = &node->result;
@@ -415,12 +602,14 @@ hamon_probe_failed(HamonNode *node, TimestampTz now, const char *sqlstate,
 	strlcpy(state_copy, sqlstate, sizeof(state_copy));
 	strlcpy(message_copy, message, sizeof(message_copy));
 	hamon_close(node);
+	node->checking_privileges = false;
 
-	memset(r, 0, sizeof(*r));
+	hamon_reset_result(node);
 	r->success = false;
 	r->probed_at = now;
 	memcpy(r->error_sqlstate, state_copy, sizeof(state_copy));
 	memcpy(r->error, message_copy, sizeof(message_copy));
+	r->failure_class = cls;
 	node->result_ready = true;
 
 	if (node->consecutive_failures > 0)
@@ -443,11 +632,13 @@ hamon_probe_failed_conn(HamonNode *node, TimestampTz now, const char *what)
 {
 	char		message[256];
 	char		sqlstate[6];
+	HamonFailureClass cls;
 
 	if (node->goodbye_sqlstate[0] != '\0')
 	{
 		strlcpy(sqlstate, node->goodbye_sqlstate, sizeof(sqlstate));
 		strlcpy(message, node->goodbye_message, sizeof(message));
+		cls = HamonClassifyFailure(sqlstate, message);
 	}
 	else
 	{
@@ -459,6 +650,8 @@ hamon_probe_failed_conn(HamonNode *node, TimestampTz now, const char *what)
 		if ((nl = strchr(libpq_msg, '\n')) != NULL)
 			*nl = '\0';
 		snprintf(message, sizeof(message), "%s: %s", what, libpq_msg);
+		/* a failed connection has only the text (classify.c) */
+		cls = HamonClassifyFailure(NULL, libpq_msg);
 		pfree(libpq_msg);
 		/* a connection that was up counts as lost, one never made as refused */
 		strlcpy(sqlstate,
@@ -466,7 +659,7 @@ hamon_probe_failed_conn(HamonNode *node, TimestampTz now, const char *what)
 				node->conn_state == HAMON_CONN_NONE ? "08001" : "08006",
 				sizeof(sqlstate));
 	}
-	hamon_probe_failed(node, now, sqlstate, message);
+	hamon_probe_failed(node, now, sqlstate, message, cls);
 }
 
 /* microseconds since the Unix epoch to TimestampTz; 0 stays "none" */
@@ -516,10 +709,43 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 			(v = hamon_value(res, 10)) ? v : "", sizeof(r->upstream_host));
 	r->upstream_port = (v = hamon_value(res, 11)) ? atoi(v) : 0;
 	r->last_wal_receipt_at = hamon_parse_unix_usec(hamon_value(res, 12));
-	r->slots_json = (v = hamon_value(res, 13)) ? pstrdup(v) : NULL;
+	/* kept until the query completes, perhaps rounds later: the node's */
+	if (r->slots_json != NULL)
+		pfree(r->slots_json);
+	r->slots_json = (v = hamon_value(res, 13)) ?
+		MemoryContextStrdup(GetMemoryChunkContext(node), v) : NULL;
 	r->read_only = ((v = hamon_value(res, 14)) != NULL && v[0] == 't');
 	strlcpy(r->primary_slot_name,
 			(v = hamon_value(res, 15)) ? v : "", sizeof(r->primary_slot_name));
+	r->wal_receiver_pid = (v = hamon_value(res, 16)) ? atoi(v) : 0;
+}
+
+/*
+ * Reads the privilege check's answer.  A check that fails (a server older
+ * than 15 has no has_parameter_privilege) is reported, and the probe goes on.
+ */
+static void
+hamon_parse_check(HamonNode *node, PGresult *res)
+{
+	HamonProbeResult *r = &node->result;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		PQnfields(res) == 3)
+	{
+		const char *v = hamon_value(res, 0);
+
+		strlcpy(r->missing_privileges, v ? v : "",
+				sizeof(r->missing_privileges));
+		r->privilege_error[0] = '\0';
+	}
+	else
+	{
+		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+		strlcpy(r->privilege_error,
+				msg ? msg : "the privilege check returned an unexpected result",
+				sizeof(r->privilege_error));
+	}
 }
 
 /*
@@ -536,9 +762,16 @@ hamon_notice_receiver(void *arg, const PGresult *res)
 	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
-	if (severity == NULL || sqlstate == NULL ||
-		(strcmp(severity, "FATAL") != 0 && strcmp(severity, "PANIC") != 0 &&
-		 strcmp(severity, "ERROR") != 0))
+	/*
+	 * Since PostgreSQL 14 a backend ended by a crash of another announces
+	 * the crash-restart (57P02) as a WARNING; it is the one warning that
+	 * says how the session ends, and must not be lost.
+	 */
+	if (severity == NULL || sqlstate == NULL)
+		return;
+	if (strcmp(severity, "FATAL") != 0 && strcmp(severity, "PANIC") != 0 &&
+		strcmp(severity, "ERROR") != 0 &&
+		!(strcmp(severity, "WARNING") == 0 && strncmp(sqlstate, "57P", 3) == 0))
 		return;
 	strlcpy(node->goodbye_sqlstate, sqlstate, sizeof(node->goodbye_sqlstate));
 	strlcpy(node->goodbye_message, msg ? msg : "", sizeof(node->goodbye_message));
