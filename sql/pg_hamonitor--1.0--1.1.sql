@@ -307,3 +307,94 @@ BEGIN
                     WHERE e->>'slot_name' = n.slot_name);
 END;
 $$;
+
+/* ---------------------------------------------------------------------
+ * The action engine: every action on the peers is a row here first
+ * --------------------------------------------------------------------- */
+
+-- One row per action sequence (a failover, a manual promotion, a
+-- switchover, a fence).  The row is committed before the action starts:
+-- the probe worker writes it in the transaction that records its decision,
+-- and a manual function's request is written by the action's own worker,
+-- so the intent outlives the caller's transaction.  The state moves on
+-- with each step, each committed before the next step touches a peer, so a
+-- witness that restarts mid-action knows where it stopped; in particular
+-- 'promote_sent' means pg_promote() may have reached the candidate, and no
+-- other candidate is chosen until the witness sees how that ended.
+CREATE TABLE hamonitor.action (
+    action_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    cluster_name    text NOT NULL,
+    kind            text NOT NULL
+                    CHECK (kind IN ('failover', 'promote', 'switchover',
+                                    'fence', 'unfence')),
+    -- the candidate, or the node fenced or unfenced
+    node_id         integer,
+    node_name       text,
+    -- the cluster's primary when the action was planned
+    old_primary_id  integer,
+    -- fence: the witness's own probe session on the node, spared
+    keep_pid        integer,
+    force           boolean NOT NULL DEFAULT false,
+    requested_by    text NOT NULL,
+    reason          text,
+    state           text NOT NULL DEFAULT 'planned'
+                    CHECK (state IN ('planned', 'running', 'promote_sent',
+                                     'promoted', 'done', 'failed',
+                                     'abandoned')),
+    -- promote_sent and the candidate still in recovery after
+    -- promote_timeout: waits for a human (hamonitor.abandon_action)
+    stalled         boolean NOT NULL DEFAULT false,
+    attempts        integer NOT NULL DEFAULT 0,
+    planned_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    promote_sent_at timestamptz,
+    finished_at     timestamptz,
+    error_sqlstate  text,
+    outcome         text
+);
+-- one open action per cluster: a second decision waits for the first
+CREATE UNIQUE INDEX action_open_per_cluster ON hamonitor.action (cluster_name)
+    WHERE state IN ('planned', 'running', 'promote_sent', 'promoted');
+CREATE INDEX action_time ON hamonitor.action (planned_at);
+REVOKE ALL ON hamonitor.action FROM PUBLIC;
+
+CREATE VIEW hamonitor.actions AS
+SELECT action_id, cluster_name, kind, node_name, requested_by, state,
+       stalled, attempts, planned_at, promote_sent_at, finished_at,
+       error_sqlstate, outcome, reason
+  FROM hamonitor.action;
+GRANT SELECT ON hamonitor.actions TO pg_monitor;
+
+-- A promotion that was requested and never finished blocks automatic
+-- promotion in its cluster until a human has looked: this closes it.  Only
+-- once the candidate is known not to be promoting (stopped, or restarted
+-- as a standby) should a DBA call it.
+CREATE FUNCTION hamonitor.abandon_action(cluster_name text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    a record;
+BEGIN
+    PERFORM hamonitor.validate_name(abandon_action.cluster_name, 'cluster');
+    UPDATE hamonitor.action x
+       SET state = 'abandoned', finished_at = clock_timestamp(),
+           outcome = coalesce(outcome || '; ', '')
+                     || format('abandoned by %s', current_user)
+     WHERE x.cluster_name = abandon_action.cluster_name
+       AND x.state IN ('planned', 'running', 'promote_sent', 'promoted')
+    RETURNING x.action_id, x.kind, x.node_name, x.state INTO a;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'cluster "%" has no action in progress',
+                        abandon_action.cluster_name
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    INSERT INTO hamonitor.event (cluster_name, node_name, kind, detail)
+         VALUES (abandon_action.cluster_name, a.node_name, 'action_abandoned',
+                 format('%s action %s abandoned by %s', a.kind, a.action_id,
+                        current_user));
+    RETURN a.action_id;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION hamonitor.abandon_action(text) FROM PUBLIC;

@@ -156,9 +156,12 @@ hamon_action_sleep(long ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
-/* what HamonActionPromote reports back */
+/* what HamonActionPromote needs and reports back */
 typedef struct HamonPromoteStep
 {
+	bool		send;			/* request the promotion (else only wait) */
+	int			timeout_ms;
+	bool	   *requested;
 	int		   *timeline;
 	XLogRecPtr *lsn;
 } HamonPromoteStep;
@@ -181,26 +184,32 @@ hamon_promote_on(PGconn *conn, const HamonTarget *t, void *arg)
 	HamonPromoteStep *s = (HamonPromoteStep *) arg;
 	TimestampTz deadline;
 	PGresult   *res;
-	bool		requested;
 
-	if (!hamon_read_position(conn, t, NULL, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("node \"%s\" is not in recovery", t->node_name)));
+	if (s->send)
+	{
+		if (!hamon_read_position(conn, t, NULL, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" is not in recovery", t->node_name)));
 
-	res = HamonExec(conn, t->node_name,
-					"SELECT pg_catalog.pg_promote(false)",
-					0, NULL, HAMON_ACTION_TIMEOUT_MS);
-	requested = (PQgetvalue(res, 0, 0)[0] == 't');
-	PQclear(res);
-	if (!requested)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("node \"%s\" refused the promotion request",
-						t->node_name)));
+		/* from here on the request may have reached the node */
+		*s->requested = true;
+		res = HamonExec(conn, t->node_name,
+						"SELECT pg_catalog.pg_promote(false)",
+						0, NULL, HAMON_ACTION_TIMEOUT_MS);
+		if (PQgetvalue(res, 0, 0)[0] != 't')
+		{
+			PQclear(res);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" refused the promotion request",
+							t->node_name)));
+		}
+		PQclear(res);
+	}
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										   hamon_promote_timeout * 1000);
+										   s->timeout_ms);
 	for (;;)
 	{
 		bool		still_in_recovery;
@@ -216,8 +225,8 @@ hamon_promote_on(PGconn *conn, const HamonTarget *t, void *arg)
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("node \"%s\" did not finish its promotion within %d s",
-							t->node_name, hamon_promote_timeout),
+					 errmsg("node \"%s\" did not finish its promotion within %d ms",
+							t->node_name, s->timeout_ms),
 					 errdetail("The promotion was requested and may still complete.")));
 		hamon_action_sleep(HAMON_PROMOTE_POLL_MS);
 	}
@@ -230,15 +239,21 @@ hamon_promote_on(PGconn *conn, const HamonTarget *t, void *arg)
 
 /*
  * HamonActionPromote
- *		Promotes a standby and waits until it has left recovery (see
+ *		Promotes a standby (send) or only waits for a promotion requested
+ *		earlier (!send), until it has left recovery, at most timeout_ms (see
  *		hamon_promote_on); returns its new timeline and position.  ERROR
- *		(55000) if the node is not in recovery (already promoted by someone
- *		else), or if the promotion does not finish within promote_timeout.
+ *		(55000) if the node is not in recovery when the request is to be
+ *		sent (already promoted by someone else), or if the promotion does
+ *		not finish in time.  *requested is set once the request may have
+ *		reached the node, before any ERROR after that point: a request
+ *		that was sent cannot be withdrawn, and the caller must not choose
+ *		another candidate while it may still complete.
  */
 void
-HamonActionPromote(const HamonTarget *t, int *timeline, XLogRecPtr *lsn)
+HamonActionPromote(const HamonTarget *t, bool send, int timeout_ms,
+				   bool *requested, int *timeline, XLogRecPtr *lsn)
 {
-	HamonPromoteStep s = {timeline, lsn};
+	HamonPromoteStep s = {send, timeout_ms, requested, timeline, lsn};
 
 	HamonWithPeer(t, hamon_promote_on, &s);
 }
@@ -436,4 +451,47 @@ HamonActionWaitReplay(const HamonTarget *t, XLogRecPtr lsn, int timeout_ms)
 	HamonReplayStep s = {lsn, timeout_ms};
 
 	HamonWithPeer(t, hamon_wait_replay_on, &s);
+}
+
+/* ---------------------------------------------------------------------
+ * The actions as steps for HamonTry
+ * --------------------------------------------------------------------- */
+
+void
+HamonStepPromote(void *arg)
+{
+	HamonPromoteArgs *p = (HamonPromoteArgs *) arg;
+
+	HamonActionPromote(p->target, p->send, p->timeout_ms, p->requested,
+					   p->timeline, p->lsn);
+}
+
+void
+HamonStepRepoint(void *arg)
+{
+	HamonRepointArgs *r = (HamonRepointArgs *) arg;
+
+	r->masked = HamonActionRepoint(r->target, r->new_primary_conninfo);
+}
+
+void
+HamonStepFence(void *arg)
+{
+	HamonFenceArgs *f = (HamonFenceArgs *) arg;
+
+	f->lsn = HamonActionFence(f->target, f->keep_pid);
+}
+
+void
+HamonStepUnfence(void *arg)
+{
+	HamonActionUnfence((const HamonTarget *) arg);
+}
+
+void
+HamonStepWaitReplay(void *arg)
+{
+	HamonReplayArgs *w = (HamonReplayArgs *) arg;
+
+	HamonActionWaitReplay(w->target, w->lsn, w->timeout_ms);
 }

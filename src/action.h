@@ -31,13 +31,55 @@ typedef void (*HamonPeerStep) (PGconn *conn, const HamonTarget *t, void *arg);
 
 extern bool HamonTry(void (*fn) (void *), void *arg, char **errmsg);
 extern void HamonWithPeer(const HamonTarget *t, HamonPeerStep fn, void *arg);
-extern void HamonActionPromote(const HamonTarget *t, int *timeline,
-							   XLogRecPtr *lsn);
+extern void HamonActionPromote(const HamonTarget *t, bool send,
+							   int timeout_ms, bool *requested,
+							   int *timeline, XLogRecPtr *lsn);
 extern char *HamonActionRepoint(const HamonTarget *t,
 								const char *new_primary_conninfo);
 extern XLogRecPtr HamonActionFence(const HamonTarget *t, int keep_pid);
 extern void HamonActionUnfence(const HamonTarget *t);
 extern void HamonActionWaitReplay(const HamonTarget *t, XLogRecPtr lsn,
 								  int timeout_ms);
+
+/*
+ * The same actions as steps for HamonTry (fn(void *arg)): a failure is an
+ * outcome to record, not a reason to abort the caller's transaction.
+ */
+typedef struct HamonPromoteArgs
+{
+	const HamonTarget *target;
+	bool		send;
+	int			timeout_ms;
+	bool	   *requested;		/* set once the request may have been sent */
+	int		   *timeline;
+	XLogRecPtr *lsn;
+} HamonPromoteArgs;
+
+typedef struct HamonRepointArgs
+{
+	const HamonTarget *target;
+	const char *new_primary_conninfo;
+	char	   *masked;			/* out: the new primary_conninfo, masked */
+} HamonRepointArgs;
+
+typedef struct HamonFenceArgs
+{
+	const HamonTarget *target;
+	int			keep_pid;
+	XLogRecPtr	lsn;			/* out: its flush LSN once fenced */
+} HamonFenceArgs;
+
+typedef struct HamonReplayArgs
+{
+	const HamonTarget *target;
+	XLogRecPtr	lsn;
+	int			timeout_ms;
+} HamonReplayArgs;
+
+extern void HamonStepPromote(void *arg);
+extern void HamonStepRepoint(void *arg);
+extern void HamonStepFence(void *arg);
+extern void HamonStepUnfence(void *arg);	/* arg: the HamonTarget */
+extern void HamonStepWaitReplay(void *arg);
 
 #endif							/* HAMON_ACTION_H */

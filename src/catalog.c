@@ -875,3 +875,110 @@ HamonCatalogPurgeHistory(void)
 		elog(ERROR, "could not purge the probe history");
 	return SPI_processed;
 }
+
+/*
+ * HamonCatalogLoadView
+ *		Reads a cluster's nodes as the worker last wrote them, for the
+ *		decision's checks; the strings live in SPI's memory until
+ *		SPI_finish.  The primary is primary_id's node.  Needs SPI connected.
+ */
+void
+HamonCatalogLoadView(const char *cluster_name, int primary_id, int timeline,
+				HamonClusterView *cv)
+{
+	Oid			types[] = {TEXTOID};
+	Datum		values[1];
+	uint64		i;
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	if (SPI_execute_with_args("SELECT n.node_id, n.node_name, n.conninfo,"
+							  " n.priority, n.maintenance, s.health, s.role,"
+							  " s.sysid_mismatch, s.fenced, s.timeline,"
+							  " s.current_lsn, s.receive_lsn, s.replay_lsn,"
+							  " s.wal_receiver = 'streaming',"
+							  " s.last_seen,"
+							  " CASE WHEN s.health = 'down' THEN s.health_changed_at END,"
+							  " s.wal_receiver, s.seen_streaming_at,"
+							  " s.upstream_node_id, s.failure_class, s.alive_at"
+							  " FROM hamonitor.node n JOIN hamonitor.node_state s"
+							  " USING (node_id) WHERE n.cluster_name = $1"
+							  " ORDER BY n.node_name",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read cluster \"%s\"", cluster_name);
+
+	cv->nnodes = SPI_processed;
+	cv->nodes = palloc0(sizeof(HamonNodeView) * Max(cv->nnodes, 1));
+	cv->primary = -1;
+	cv->timeline = timeline;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HamonNodeView *v = &cv->nodes[i];
+		bool		isnull;
+		Datum		d;
+
+#define GETD(col) (d = SPI_getbinval(tup, desc, (col), &isnull))
+		v->node_id = DatumGetInt32(GETD(1));
+		v->node_name = SPI_getvalue(tup, desc, 2);
+		v->conninfo = SPI_getvalue(tup, desc, 3);
+		v->priority = DatumGetInt32(GETD(4));
+		v->maintenance = DatumGetBool(GETD(5));
+		v->health = HamonHealthFromName(SPI_getvalue(tup, desc, 6));
+		v->role = HamonRoleFromName(SPI_getvalue(tup, desc, 7));
+		v->sysid_mismatch = DatumGetBool(GETD(8));
+		v->fenced = DatumGetBool(GETD(9));
+		GETD(10);
+		v->timeline = isnull ? 0 : DatumGetInt32(d);
+		GETD(11);
+		v->current_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		GETD(12);
+		v->receive_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		GETD(13);
+		v->replay_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		v->streaming = DatumGetBool(GETD(14));
+		GETD(15);
+		v->last_seen = isnull ? 0 : DatumGetTimestampTz(d);
+		GETD(16);
+		v->down_since = isnull ? 0 : DatumGetTimestampTz(d);
+		v->receiver = HamonReceiverFromName(SPI_getvalue(tup, desc, 17));
+		GETD(18);
+		v->seen_streaming_at = isnull ? 0 : DatumGetTimestampTz(d);
+		GETD(19);
+		v->upstream_id = isnull ? 0 : DatumGetInt32(d);
+		v->failure_class = v->health == HAMON_HEALTH_DOWN ?
+			HamonFailureClassFromName(SPI_getvalue(tup, desc, 20)) :
+			HAMON_FAIL_NONE;
+		GETD(21);
+		v->alive_at = isnull ? 0 : DatumGetTimestampTz(d);
+		v->alive_signal = (v->alive_at != 0);
+#undef GETD
+		if (v->node_id == primary_id)
+			cv->primary = i;
+	}
+}
+
+/*
+ * HamonCatalogReadCluster
+ *		The cluster's primary and timeline as the catalog says, without a
+ *		lock.  ERROR (42704) if there is no such cluster.  Needs SPI.
+ */
+void
+HamonCatalogReadCluster(const char *cluster_name, int *primary_id,
+						int *timeline)
+{
+	Oid			types[] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	if (SPI_execute_with_args("SELECT primary_node_id, timeline FROM hamonitor.cluster"
+							  " WHERE cluster_name = $1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read cluster \"%s\"", cluster_name);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("cluster \"%s\" does not exist", cluster_name)));
+	*primary_id = hamon_getint(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	*timeline = hamon_getint(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+}

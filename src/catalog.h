@@ -13,6 +13,7 @@
 #ifndef HAMON_CATALOG_H
 #define HAMON_CATALOG_H
 
+#include "decide.h"
 #include "node.h"
 
 extern bool HamonRunInTransaction(void (*fn) (void *), void *arg,
@@ -33,5 +34,9 @@ extern bool HamonCatalogLockCluster(const char *cluster_name, bool skip_locked,
 									int *primary_id, int *timeline);
 extern void HamonCatalogPromoted(const char *cluster_name, int node_id,
 								 int timeline);
+extern void HamonCatalogReadCluster(const char *cluster_name, int *primary_id,
+									int *timeline);
+extern void HamonCatalogLoadView(const char *cluster_name, int primary_id,
+								 int timeline, HamonClusterView *cv);
 
 #endif							/* HAMON_CATALOG_H */

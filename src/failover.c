@@ -1,22 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * failover.c
- *		From decisions to actions: failover, repointing, fencing.
+ *		From decisions to planned actions: failover, fencing.
  *
  * After each batch of probes the worker reviews every cluster it owns
  * (HamonReviewCluster): which node is the primary (the writable one on the
  * newest timeline), whether a stale primary came back and must be fenced,
  * whether a repointed standby now follows, and what decide.c says about a
  * primary that is down.  The review only changes memory and plans actions;
- * the actions run afterwards (HamonRunAction), each in its own transaction
- * holding the cluster row's lock, the lock every promotion takes, so the
- * worker and the manual SQL functions never promote twice.
- *
- * HamonExecuteFailover is the one path that promotes, shared by the worker
- * and the SQL functions: it records each step as an event, promotes,
- * records the new primary, then repoints every other reachable standby.  A
- * standby that cannot be repointed is reported, never a reason to undo the
- * promotion.
+ * the worker writes each planned action into hamonitor.action together
+ * with the events of its decision, and the action engine (engine.c) runs
+ * it in a process of its own once that has committed.  A cluster with an
+ * action in progress gets no second one: its decision waits.
  *
  * Copyright (c) 2026, pg_hamonitor developers
  *
@@ -54,192 +49,6 @@ HamonRulesFromSettings(HamonFailoverRules *rules)
 	rules->failover_timeout_ms = hamon_failover_timeout;
 	rules->restart_grace_ms = hamon_restart_grace;
 	rules->max_lag_bytes = hamon_max_failover_lag;
-}
-
-/* the arguments of the actions run through HamonTry */
-typedef struct HamonStep
-{
-	HamonTarget target;
-	const char *other_conninfo;
-	int			timeline;
-	XLogRecPtr	lsn;
-	int			keep_pid;		/* fence: the witness's probe session */
-	char	   *masked;
-} HamonStep;
-
-static void
-hamon_step_promote(void *arg)
-{
-	HamonStep  *s = (HamonStep *) arg;
-
-	HamonActionPromote(&s->target, &s->timeline, &s->lsn);
-}
-
-static void
-hamon_step_repoint(void *arg)
-{
-	HamonStep  *s = (HamonStep *) arg;
-
-	s->masked = HamonActionRepoint(&s->target, s->other_conninfo);
-}
-
-static void
-hamon_step_fence(void *arg)
-{
-	HamonStep  *s = (HamonStep *) arg;
-
-	s->lsn = HamonActionFence(&s->target, s->keep_pid);
-}
-
-static void
-hamon_step_unfence(void *arg)
-{
-	HamonStep  *s = (HamonStep *) arg;
-
-	HamonActionUnfence(&s->target);
-}
-
-static void
-hamon_set_repointed(int node_id, bool ok)
-{
-	Oid			types[] = {INT4OID, BOOLOID};
-	Datum		values[2];
-
-	values[0] = Int32GetDatum(node_id);
-	values[1] = BoolGetDatum(ok);
-	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET"
-							  " repointed_at = CASE WHEN $2 THEN now() END,"
-							  " needs_rejoin = NOT $2 WHERE node_id = $1",
-							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the repointing of node %d", node_id);
-}
-
-/*
- * PostgreSQL 15 keeps no logical slot on a standby: every logical slot the
- * old primary had is gone.  One event lists them with their last confirmed
- * position, as last probed, so their consumers know where to resync from.
- */
-static void
-hamon_report_lost_logical_slots(const char *cluster_name,
-								const HamonClusterView *cv)
-{
-	Oid			types[1] = {INT4OID};
-	Datum		values[1];
-	char	   *lost;
-
-	if (cv->primary < 0)
-		return;
-	values[0] = Int32GetDatum(cv->nodes[cv->primary].node_id);
-	if (SPI_execute_with_args("SELECT string_agg(format('%s (confirmed_flush_lsn %s, plugin %s)',"
-							  " e->>'slot_name', e->>'confirmed_flush_lsn', e->>'plugin'), ', '"
-							  " ORDER BY e->>'slot_name')"
-							  " FROM hamonitor.node_state s,"
-							  " jsonb_array_elements(coalesce(s.slots, '[]')) e"
-							  " WHERE s.node_id = $1 AND e->>'slot_type' = 'logical'",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the slots of the old primary");
-	lost = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (lost != NULL)
-		HamonCatalogWriteEvent(cluster_name, cv->nodes[cv->primary].node_name,
-							   "logical_slots_lost",
-							   psprintf("logical slots of the old primary, not on the new one: %s; "
-										"their consumers must resync", lost));
-}
-
-/*
- * HamonExecuteFailover
- *		Promotes cv->nodes[candidate] and repoints every other reachable
- *		standby of the cluster to it, recording each step as an event.  The
- *		caller holds the cluster's row lock, with SPI connected.  If the
- *		promotion fails: ERROR when throw_errors (the SQL functions), else a
- *		'promote_failed' event and false (the worker).  A standby that
- *		cannot be repointed gets needs_rejoin and a 'repoint_failed' event.
- */
-bool
-HamonExecuteFailover(const char *cluster_name, const HamonClusterView *cv,
-					 int candidate, const char *kind, const char *reason,
-					 bool throw_errors, HamonFailoverOutcome *outcome)
-{
-	const HamonNodeView *c = &cv->nodes[candidate];
-	HamonStep	step;
-	StringInfoData summary;
-	char	   *err;
-	int			i;
-
-	memset(outcome, 0, sizeof(*outcome));
-	HamonCatalogWriteEvent(cluster_name, c->node_name, kind, reason);
-
-	memset(&step, 0, sizeof(step));
-	step.target.cluster_name = cluster_name;
-	step.target.node_name = c->node_name;
-	step.target.conninfo = c->conninfo;
-	if (throw_errors)
-		hamon_step_promote(&step);
-	else if (!HamonTry(hamon_step_promote, &step, &err))
-	{
-		HamonCatalogWriteEvent(cluster_name, c->node_name, "promote_failed", err);
-		return false;
-	}
-	outcome->timeline = step.timeline;
-	outcome->lsn = step.lsn;
-	HamonCatalogPromoted(cluster_name, cv->nodes[candidate].node_id,
-						 step.timeline);
-	HamonCatalogWriteEvent(cluster_name, c->node_name, "promoted",
-						   psprintf("now primary on timeline %d at %X/%X",
-									step.timeline, LSN_FORMAT_ARGS(step.lsn)));
-
-	hamon_report_lost_logical_slots(cluster_name, cv);
-	/* the standbys' slots exist before they are pointed at the new primary */
-	HamonCreateManagedSlots(cluster_name, &step.target, c->node_id);
-
-	initStringInfo(&summary);
-	appendStringInfo(&summary, "promoted \"%s\" (timeline %d)", c->node_name,
-					 step.timeline);
-	for (i = 0; i < cv->nnodes; i++)
-	{
-		const HamonNodeView *n = &cv->nodes[i];
-		HamonStep	rstep;
-
-		/*
-		 * A node never reached (role unknown: a wrong CA, host name or
-		 * password from the start) may well be a standby of the old primary:
-		 * it is reported as not repointed rather than skipped silently.
-		 */
-		if (i == candidate || i == cv->primary || n->sysid_mismatch ||
-			(n->role != HAMON_ROLE_STANDBY && n->role != HAMON_ROLE_UNKNOWN))
-			continue;
-		if (n->health != HAMON_HEALTH_UP)
-		{
-			HamonCatalogWriteEvent(cluster_name, n->node_name, "repoint_failed",
-								   psprintf("not reachable: repoint it to \"%s\" by hand",
-											c->node_name));
-			hamon_set_repointed(n->node_id, false);
-			outcome->nfailed++;
-			continue;
-		}
-		memset(&rstep, 0, sizeof(rstep));
-		rstep.target.cluster_name = cluster_name;
-		rstep.target.node_name = n->node_name;
-		rstep.target.conninfo = n->conninfo;
-		rstep.other_conninfo = c->conninfo;
-		if (HamonTry(hamon_step_repoint, &rstep, &err))
-		{
-			HamonCatalogWriteEvent(cluster_name, n->node_name, "repointed",
-								   psprintf("primary_conninfo now %s", rstep.masked));
-			hamon_set_repointed(n->node_id, true);
-			appendStringInfo(&summary, "; repointed \"%s\"", n->node_name);
-			outcome->nrepointed++;
-		}
-		else
-		{
-			HamonCatalogWriteEvent(cluster_name, n->node_name, "repoint_failed", err);
-			hamon_set_repointed(n->node_id, false);
-			appendStringInfo(&summary, "; could not repoint \"%s\"", n->node_name);
-			outcome->nfailed++;
-		}
-	}
-	outcome->summary = summary.data;
-	return true;
 }
 
 /*
@@ -502,120 +311,32 @@ HamonReviewCluster(HamonCluster *cluster, List *nodes, TimestampTz now,
 			}
 			break;
 		case HAMON_VERDICT_PROMOTE:
+			if (cluster->action_id != 0)
+			{
+				/*
+				 * One action at a time per cluster: this decision waits for
+				 * the open one (a promotion in flight above all: its
+				 * candidate may still become primary).
+				 */
+				char	   *why = psprintf("primary \"%s\" failed, but action " INT64_FORMAT " (%s%s) is in progress on the cluster: waiting for it",
+										   map[cv.primary]->node_name,
+										   cluster->action_id,
+										   cluster->action_state,
+										   cluster->action_stalled ? ", stalled" : "");
+
+				if (strcmp(why, cluster->last_reason) != 0)
+				{
+					strlcpy(cluster->last_reason, why,
+							sizeof(cluster->last_reason));
+					HamonAddEvent(events, map[cv.primary], "failover_blocked",
+								  why);
+				}
+				cluster->deciding = true;
+				break;
+			}
 			cluster->last_reason[0] = '\0';
 			hamon_plan(actions, HAMON_ACT_FAILOVER, cluster,
 					   map[decision.candidate], pstrdup(decision.reason));
 			break;
 	}
-}
-
-/* transaction bodies of the actions */
-typedef struct HamonActionRun
-{
-	HamonPlannedAction *action;
-	List	   *nodes;
-	bool		done;
-} HamonActionRun;
-
-static void
-hamon_run_fence(HamonPlannedAction *a)
-{
-	HamonStep	step;
-	char	   *err;
-
-	memset(&step, 0, sizeof(step));
-	step.target.cluster_name = a->cluster->name;
-	step.target.node_name = a->node->node_name;
-	step.target.conninfo = a->node->conninfo;
-	/* the fence ends every client session but the probe's own */
-	if (a->node->conn != NULL &&
-		(a->node->conn_state == HAMON_CONN_IDLE ||
-		 a->node->conn_state == HAMON_CONN_BUSY))
-		step.keep_pid = PQbackendPID(a->node->conn);
-	if (a->kind == HAMON_ACT_FENCE)
-	{
-		if (HamonTry(hamon_step_fence, &step, &err))
-			HamonCatalogWriteEvent(a->cluster->name, a->node->node_name, "fenced",
-								   psprintf("%s: made read-only (default_transaction_read_only) and its client sessions ended",
-											a->reason));
-		else
-			HamonCatalogWriteEvent(a->cluster->name, a->node->node_name,
-								   "fence_failed",
-								   psprintf("%s: %s", a->reason, err));
-	}
-	else if (!HamonTry(hamon_step_unfence, &step, &err))
-		HamonCatalogWriteEvent(a->cluster->name, a->node->node_name,
-							   "unfence_failed", err);
-}
-
-static void
-hamon_run_failover(HamonActionRun *run)
-{
-	HamonPlannedAction *a = run->action;
-	HamonClusterView cv;
-	HamonNode **map;
-	HamonFailoverOutcome outcome;
-	int			primary_id;
-	int			timeline;
-	int			candidate = -1;
-	int			i;
-
-	/* someone else (a manual promote) is acting on this cluster: leave it */
-	if (!HamonCatalogLockCluster(a->cluster->name, true, &primary_id, &timeline))
-		return;
-	/* and if someone already changed the primary, the decision is stale */
-	if (primary_id != a->cluster->primary_id)
-		return;
-
-	hamon_worker_view(a->cluster, run->nodes, &cv, &map);
-	for (i = 0; i < cv.nnodes; i++)
-		if (map[i] == a->node)
-			candidate = i;
-	if (candidate < 0)
-		return;
-	run->done = HamonExecuteFailover(a->cluster->name, &cv, candidate,
-									 "failover", a->reason, false, &outcome);
-}
-
-static void
-hamon_action_txn(void *arg)
-{
-	HamonActionRun *run = (HamonActionRun *) arg;
-
-	/* what the witness did must survive its crash (probe batches need not) */
-	if (SPI_execute("SET LOCAL synchronous_commit = on", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not set synchronous_commit");
-
-	/*
-	 * Once a peer has been acted on, the record of it must not be lost to a
-	 * lock timeout: an action waits for its locks as long as it takes (the
-	 * cluster row itself it takes with SKIP LOCKED, before acting).
-	 */
-	if (SPI_execute("SET LOCAL lock_timeout = 0", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not set lock_timeout");
-
-	if (run->action->kind == HAMON_ACT_FAILOVER)
-		hamon_run_failover(run);
-	else
-		hamon_run_fence(run->action);
-}
-
-/*
- * HamonRunAction
- *		Runs a planned action in its own transaction.  Returns true if it
- *		changed the cluster's primary, so the worker reloads what the
- *		catalog now says.
- */
-bool
-HamonRunAction(HamonPlannedAction *action, List *nodes)
-{
-	HamonActionRun run;
-
-	run.action = action;
-	run.nodes = nodes;
-	run.done = false;
-	(void) HamonRunInTransaction(hamon_action_txn, &run,
-								 action->kind == HAMON_ACT_FAILOVER ?
-								 "fail over" : "fence or unfence a node");
-	return run.done;
 }

@@ -38,6 +38,7 @@
 
 #include "action.h"
 #include "catalog.h"
+#include "engine.h"
 #include "failover.h"
 #include "remote.h"
 #include "state.h"
@@ -46,86 +47,6 @@ PG_FUNCTION_INFO_V1(hamonitor_promote);
 PG_FUNCTION_INFO_V1(hamonitor_failover);
 PG_FUNCTION_INFO_V1(hamonitor_switchover);
 PG_FUNCTION_INFO_V1(hamonitor_simulate_failover);
-
-/*
- * Reads a cluster's nodes as the worker last saw them; the strings live in
- * SPI's memory until SPI_finish.  The primary is the cluster row's.
- */
-static void
-hamon_load_view(const char *cluster_name, int primary_id, int timeline,
-				HamonClusterView *cv)
-{
-	Oid			types[] = {TEXTOID};
-	Datum		values[1];
-	uint64		i;
-
-	values[0] = CStringGetTextDatum(cluster_name);
-	if (SPI_execute_with_args("SELECT n.node_id, n.node_name, n.conninfo,"
-							  " n.priority, n.maintenance, s.health, s.role,"
-							  " s.sysid_mismatch, s.fenced, s.timeline,"
-							  " s.current_lsn, s.receive_lsn, s.replay_lsn,"
-							  " s.wal_receiver = 'streaming',"
-							  " s.last_seen,"
-							  " CASE WHEN s.health = 'down' THEN s.health_changed_at END,"
-							  " s.wal_receiver, s.seen_streaming_at,"
-							  " s.upstream_node_id, s.failure_class, s.alive_at"
-							  " FROM hamonitor.node n JOIN hamonitor.node_state s"
-							  " USING (node_id) WHERE n.cluster_name = $1"
-							  " ORDER BY n.node_name",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read cluster \"%s\"", cluster_name);
-
-	cv->nnodes = SPI_processed;
-	cv->nodes = palloc0(sizeof(HamonNodeView) * Max(cv->nnodes, 1));
-	cv->primary = -1;
-	cv->timeline = timeline;
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		HamonNodeView *v = &cv->nodes[i];
-		bool		isnull;
-		Datum		d;
-
-#define GETD(col) (d = SPI_getbinval(tup, desc, (col), &isnull))
-		v->node_id = DatumGetInt32(GETD(1));
-		v->node_name = SPI_getvalue(tup, desc, 2);
-		v->conninfo = SPI_getvalue(tup, desc, 3);
-		v->priority = DatumGetInt32(GETD(4));
-		v->maintenance = DatumGetBool(GETD(5));
-		v->health = HamonHealthFromName(SPI_getvalue(tup, desc, 6));
-		v->role = HamonRoleFromName(SPI_getvalue(tup, desc, 7));
-		v->sysid_mismatch = DatumGetBool(GETD(8));
-		v->fenced = DatumGetBool(GETD(9));
-		GETD(10);
-		v->timeline = isnull ? 0 : DatumGetInt32(d);
-		GETD(11);
-		v->current_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
-		GETD(12);
-		v->receive_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
-		GETD(13);
-		v->replay_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
-		v->streaming = DatumGetBool(GETD(14));
-		GETD(15);
-		v->last_seen = isnull ? 0 : DatumGetTimestampTz(d);
-		GETD(16);
-		v->down_since = isnull ? 0 : DatumGetTimestampTz(d);
-		v->receiver = HamonReceiverFromName(SPI_getvalue(tup, desc, 17));
-		GETD(18);
-		v->seen_streaming_at = isnull ? 0 : DatumGetTimestampTz(d);
-		GETD(19);
-		v->upstream_id = isnull ? 0 : DatumGetInt32(d);
-		v->failure_class = v->health == HAMON_HEALTH_DOWN ?
-			HamonFailureClassFromName(SPI_getvalue(tup, desc, 20)) :
-			HAMON_FAIL_NONE;
-		GETD(21);
-		v->alive_at = isnull ? 0 : DatumGetTimestampTz(d);
-		v->alive_signal = (v->alive_at != 0);
-#undef GETD
-		if (v->node_id == primary_id)
-			cv->primary = i;
-	}
-}
 
 static int
 hamon_find_in_view(const HamonClusterView *cv, const char *node_name,
@@ -144,9 +65,13 @@ hamon_find_in_view(const HamonClusterView *cv, const char *node_name,
 }
 
 /*
- * The start of every function here: lock the cluster's row (waiting for the
- * worker or another caller acting on it), read its nodes, find the node
- * named (if any).  Leaves SPI connected.
+ * The start of every function here: read the cluster's nodes as the worker
+ * last wrote them, and find the node named (if any).  No lock is taken: the
+ * checks here are for a quick and clear refusal; the action engine's
+ * worker checks again that the primary is still the one they saw, and one
+ * action at a time per cluster is the action table's rule.  (A lock held
+ * here would be waited for by that worker while this backend waits for
+ * it.)  Leaves SPI connected.
  */
 static int
 hamon_open_cluster(const char *cluster_name, const char *node_name,
@@ -156,8 +81,8 @@ hamon_open_cluster(const char *cluster_name, const char *node_name,
 	int			timeline;
 
 	SPI_connect();
-	(void) HamonCatalogLockCluster(cluster_name, false, &primary_id, &timeline);
-	hamon_load_view(cluster_name, primary_id, timeline, cv);
+	HamonCatalogReadCluster(cluster_name, &primary_id, &timeline);
+	HamonCatalogLoadView(cluster_name, primary_id, timeline, cv);
 	return node_name ? hamon_find_in_view(cv, node_name, cluster_name) : -1;
 }
 
@@ -286,18 +211,24 @@ hamon_check_promote_evidence(const HamonClusterView *cv, int target,
 	return loss;
 }
 
-/* the rest of a promotion, shared by the three functions */
+/*
+ * Hands the promotion (or switchover) of cv->nodes[target] to the action
+ * engine and waits for its outcome, shared by the three functions.
+ */
 static text *
-hamon_finish(const char *cluster_name, HamonClusterView *cv, int target,
-			 const char *kind, const char *reason)
+hamon_hand_off(const char *cluster_name, HamonClusterView *cv, int target,
+			   HamonActionKind kind, bool force, const char *reason)
 {
-	HamonFailoverOutcome outcome;
+	HamonActionRequest req;
 
-	(void) HamonExecuteFailover(cluster_name, cv, target, kind, reason, true,
-								&outcome);
-	/* the worker reloads the new primary from the catalog at commit */
-	HamonRegistryChanged();
-	return cstring_to_text(outcome.summary);
+	req.kind = kind;
+	req.cluster_name = cluster_name;
+	req.node_id = cv->nodes[target].node_id;
+	req.node_name = cv->nodes[target].node_name;
+	req.old_primary_id = cv->primary >= 0 ? cv->nodes[cv->primary].node_id : 0;
+	req.force = force;
+	req.reason = reason;
+	return HamonEngineRequest(&req);
 }
 
 /*
@@ -323,8 +254,8 @@ hamonitor_promote(PG_FUNCTION_ARGS)
 				 errhint("Use hamonitor.switchover() to change the primary of a healthy cluster.")));
 	hamon_check_target(&cv, target, !force);
 	loss = hamon_check_promote_evidence(&cv, target, force);
-	result = hamon_finish(cluster_name, &cv, target, "promote",
-						  psprintf("manual promotion by %s%s%s",
+	result = hamon_hand_off(cluster_name, &cv, target, HAMON_ACT_PROMOTE, force,
+							psprintf("manual promotion by %s%s%s",
 								   GetUserNameFromId(GetUserId(), false),
 								   force ? " (force)" : "",
 								   loss ? loss : ""));
@@ -332,94 +263,22 @@ hamonitor_promote(PG_FUNCTION_ARGS)
 }
 
 /*
- * Planned change of primary: fence the old primary, let the target replay
- * all it wrote, promote the target.  If the target cannot catch up or be
- * promoted, the old primary is made writable again.
+ * Planned change of primary, handed to the action engine: fence the old
+ * primary, let the target replay all it wrote, promote the target.  If the
+ * target cannot catch up, or the promotion cannot even be requested, the
+ * old primary is made writable again; once the promotion was requested it
+ * never is (engine.c).
  */
-typedef struct HamonSwitchover
-{
-	const char *cluster_name;
-	HamonClusterView *cv;
-	int			target;
-	XLogRecPtr	final_lsn;
-	text	   *result;
-} HamonSwitchover;
-
-/* what a DBA runs to make the old primary a standby of the new one */
-static char *
-hamon_rejoin_steps(const HamonNodeView *old, const HamonNodeView *target)
-{
-	return psprintf("to rejoin \"%s\" as a standby of \"%s\": pg_ctl stop -m fast; "
-					"CHECKPOINT on the new primary; pg_rewind --target-pgdata=$PGDATA --source-server='%s'; "
-					"touch $PGDATA/standby.signal; set primary_conninfo to \"%s\" "
-					"and default_transaction_read_only = off in postgresql.auto.conf; "
-					"pg_ctl start. The witness lifts the fence once it sees the node as a standby.",
-					old->node_name, target->node_name,
-					HamonMaskConninfo(target->conninfo), target->node_name);
-}
-
-static void
-hamon_switchover_steps(void *arg)
-{
-	HamonSwitchover *sw = (HamonSwitchover *) arg;
-	const HamonNodeView *old = &sw->cv->nodes[sw->cv->primary];
-	const HamonNodeView *t = &sw->cv->nodes[sw->target];
-	HamonTarget target = {sw->cluster_name, t->node_name, t->conninfo};
-
-	HamonActionWaitReplay(&target, sw->final_lsn, hamon_switchover_timeout);
-	sw->result = hamon_finish(sw->cluster_name, sw->cv, sw->target,
-							  "switchover",
-							  psprintf("planned switchover by %s: old primary \"%s\" read-only at %X/%X, replayed by \"%s\"; %s",
-									   GetUserNameFromId(GetUserId(), false),
-									   old->node_name,
-									   LSN_FORMAT_ARGS(sw->final_lsn),
-									   t->node_name,
-									   hamon_rejoin_steps(old, t)));
-}
-
 static text *
 hamon_switchover(const char *cluster_name, HamonClusterView *cv, int target)
 {
-	const HamonNodeView *old = &cv->nodes[cv->primary];
-	HamonTarget old_target = {cluster_name, old->node_name, old->conninfo};
-	HamonSwitchover sw;
-	char	   *err;
-	Oid			types[] = {INT4OID};
-	Datum		values[1];
-
 	hamon_check_target(cv, target, false);
-
-	sw.cluster_name = cluster_name;
-	sw.cv = cv;
-	sw.target = target;
-	/*
-	 * A backend does not know the worker's probe session on the old primary:
-	 * it is ended with the others and reconnects.  The cluster row lock we
-	 * hold keeps the worker from acting on the blip.
-	 */
-	sw.final_lsn = HamonActionFence(&old_target, 0);
-	if (!HamonTry(hamon_switchover_steps, &sw, &err))
-	{
-		/* give the cluster its writable primary back */
-		HamonActionUnfence(&old_target);
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("switchover to node \"%s\" failed: %s",
-						cv->nodes[target].node_name, err),
-				 errdetail("The old primary \"%s\" was made writable again.",
-						   old->node_name)));
-	}
-
-	values[0] = Int32GetDatum(old->node_id);
-	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET fenced = true"
-							  " WHERE node_id = $1", 1, types, values, NULL,
-							  false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the fence of node %d", old->node_id);
-	HamonCatalogWriteEvent(cluster_name, old->node_name, "fenced",
-						   psprintf("old primary left read-only after the switchover to \"%s\"; %s",
-									cv->nodes[target].node_name,
-									hamon_rejoin_steps(old, &cv->nodes[target])));
-	return sw.result;
+	return hamon_hand_off(cluster_name, cv, target, HAMON_ACT_SWITCHOVER,
+						  false,
+						  psprintf("planned switchover by %s from \"%s\" to \"%s\"",
+								   GetUserNameFromId(GetUserId(), false),
+								   cv->nodes[cv->primary].node_name,
+								   cv->nodes[target].node_name));
 }
 
 /*
@@ -480,9 +339,10 @@ hamonitor_failover(PG_FUNCTION_ARGS)
 	if (hamon_primary_up(&cv))
 		result = hamon_switchover(cluster_name, &cv, target);
 	else
-		result = hamon_finish(cluster_name, &cv, target, "failover",
-							  psprintf("manual failover by %s",
-									   GetUserNameFromId(GetUserId(), false)));
+		result = hamon_hand_off(cluster_name, &cv, target, HAMON_ACT_FAILOVER,
+								false,
+								psprintf("manual failover by %s",
+										 GetUserNameFromId(GetUserId(), false)));
 	return hamon_spi_return(result);
 }
 

@@ -114,6 +114,15 @@ typedef struct HamonCluster
 	bool		slots_changed;	/* a member's slots, role or slot setting changed */
 	TimestampTz next_slot_review; /* slots.c */
 	List	   *members;		/* its HamonNodes (worker.c keeps it) */
+
+	/* its open action, as the catalog last said (engine.c) */
+	int64		action_id;		/* 0: none */
+	char		action_state[16];
+	bool		action_stalled;
+	int			action_node_id;
+	int			action_launches;	/* by this worker, for the backoff */
+	bool		action_running; /* its worker was running at the last look */
+	TimestampTz action_retry_at;
 } HamonCluster;
 
 typedef struct HamonNode

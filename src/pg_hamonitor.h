@@ -69,11 +69,42 @@ typedef struct HamonWorkerSlot
 	Latch	   *latch;
 } HamonWorkerSlot;
 
+/*
+ * Action workers (engine.c): a slot per action worker, claimed by whoever
+ * launches it and freed by the worker when it exits, so a probe worker can
+ * tell an action that is running from one whose worker is gone.  A manual
+ * function hands its request over in the slot; the worker writes it into
+ * hamonitor.action and reports the row's id back.
+ */
+#define HAMON_MAX_ACTIONS		32
+#define HAMON_REASON_MAXLEN		1024
+
+typedef struct HamonActionSlot
+{
+	bool		in_use;
+	pid_t		pid;			/* the action worker, 0 until it runs */
+	int64		action_id;		/* 0 while a request waits for its row */
+	/* a manual request: the requester frees the slot once it has read it */
+	bool		requester_waiting;
+	bool		worker_exited;
+	bool		request_done;	/* its row written (result_action_id) */
+	int64		result_action_id;
+	int			kind;
+	int			node_id;
+	int			old_primary_id;
+	bool		force;
+	char		cluster_name[HAMON_NAME_MAXLEN + 1];
+	char		node_name[HAMON_NAME_MAXLEN + 1];
+	char		requested_by[NAMEDATALEN];
+	char		reason[HAMON_REASON_MAXLEN];
+} HamonActionSlot;
+
 typedef struct HamonShared
 {
 	slock_t		mutex;
 	uint64		registry_generation;
 	HamonWorkerSlot workers[HAMON_MAX_WORKERS];
+	HamonActionSlot actions[HAMON_MAX_ACTIONS];
 } HamonShared;
 
 extern HamonShared *HamonShmem;

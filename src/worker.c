@@ -50,6 +50,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "engine.h"
 #include "failover.h"
 #include "probe.h"
 #include "slots.h"
@@ -61,6 +62,8 @@
 #define HAMON_WRITE_DELAY_MS 100
 /* how often the history purge runs while it has nothing left to purge */
 #define HAMON_PURGE_INTERVAL_MS 10000
+/* how often the open actions are read from the catalog anyway */
+#define HAMON_ACTION_REFRESH_MS 2000
 /* how long a worker transaction waits for a lock before it gives up */
 #define HAMON_LOCK_TIMEOUT "200ms"
 /* a batch whose write failed is tried again after this long */
@@ -85,6 +88,7 @@ typedef struct HamonWorker
 	bool		reload;			/* read the registry again */
 	uint64		registry_generation;
 	TimestampTz next_purge_at;
+	TimestampTz next_action_refresh;	/* read the open actions then */
 	WaitEventSet *wes;
 	int			wes_size;		/* entries it has room for */
 	int			wes_used;		/* entries added, stale ones included */
@@ -101,6 +105,7 @@ typedef struct HamonBatchWrite
 	List	   *clusters;
 	List	   *flagged;
 	List	   *events;
+	List	   *actions;		/* HamonPlannedActions to write ahead */
 	List	   *flags_written;	/* node ids whose flags were written */
 } HamonBatchWrite;
 
@@ -113,6 +118,7 @@ static void hamon_flush_results(bool force);
 static void hamon_write_results(void *arg);
 static void hamon_keep_failed_batch(TimestampTz now);
 static void hamon_purge(TimestampTz now);
+static void hamon_actions(TimestampTz now);
 static void hamon_purge_txn(void *arg);
 static void hamon_sync_wait_set(void);
 static long hamon_next_timeout(TimestampTz now);
@@ -212,6 +218,7 @@ HamonWorkerMain(Datum main_arg)
 			MemoryContextSwitchTo(oldcxt);
 		}
 		hamon_flush_results(false);
+		hamon_actions(now);
 		hamon_purge(now);
 
 		hamon_sync_wait_set();
@@ -292,6 +299,8 @@ hamon_activate(void)
 			return false;
 		}
 		worker.active = true;
+		/* what the catalog says of the clusters' open actions, at once */
+		worker.next_action_refresh = 0;
 	}
 	return true;
 }
@@ -383,6 +392,14 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 			strlcpy(cluster->last_reason, old->last_reason,
 					sizeof(cluster->last_reason));
 			cluster->deciding = old->deciding;
+			cluster->action_id = old->action_id;
+			memcpy(cluster->action_state, old->action_state,
+				   sizeof(cluster->action_state));
+			cluster->action_stalled = old->action_stalled;
+			cluster->action_node_id = old->action_node_id;
+			cluster->action_launches = old->action_launches;
+			cluster->action_running = old->action_running;
+			cluster->action_retry_at = old->action_retry_at;
 		}
 		clusters = lappend(clusters, cluster);
 	}
@@ -468,8 +485,9 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 /*
  * Folds every finished probe into its node's state at once and reviews
  * the clusters that heard something (failover decisions, fencing); then
- * writes the batch in one transaction, runs the actions the review
- * planned, and reviews slots.  Plain results wait up to
+ * writes the batch in one transaction (with the actions the review
+ * planned, written ahead), launches those actions (engine.c), and
+ * reviews slots.  Plain results wait up to
  * HAMON_WRITE_DELAY_MS to share a transaction; anything that matters (an
  * event, a change of primary or flags, an action) is written at once, as
  * is everything when force is set.  A primary that has just gone down
@@ -554,6 +572,7 @@ hamon_flush_results(bool force)
 	write.clusters = clusters;
 	write.flagged = flagged;
 	write.events = worker.events;
+	write.actions = actions;
 	write.flags_written = NIL;
 	if (!HamonRunInTransaction(hamon_write_results, &write,
 							   "write probe results"))
@@ -581,20 +600,8 @@ hamon_flush_results(bool force)
 			worker.records = foreach_delete_current(worker.records, lc);
 	worker.records_since = worker.records != NIL ? now : 0;
 
-	foreach(lc, actions)
-	{
-		HamonPlannedAction *action = (HamonPlannedAction *) lfirst(lc);
-
-		if (HamonRunAction(action, action->cluster->members))
-		{
-			ListCell   *lc2;
-
-			/* the catalog has the new primary: reload, and look again now */
-			worker.reload = true;
-			foreach(lc2, action->cluster->members)
-				HamonProbeNow((HamonNode *) lfirst(lc2), GetCurrentTimestamp());
-		}
-	}
+	/* the decisions are committed: their actions may start */
+	HamonEngineLaunchPlanned(actions);
 
 	/* slots: alarms, and the managed standby slots, from what was written */
 	foreach(lc, worker.clusters)
@@ -651,9 +658,40 @@ static void
 hamon_write_results(void *arg)
 {
 	HamonBatchWrite *w = (HamonBatchWrite *) arg;
+	ListCell   *lc;
 
 	HamonCatalogWriteProbes(w->records, w->clusters, w->flagged, w->events,
 							worker.batch_cxt, &w->flags_written);
+	/* last: the action rows commit with the decision's events, or not at all */
+	foreach(lc, w->actions)
+		HamonEngineEnqueue((HamonPlannedAction *) lfirst(lc));
+}
+
+/*
+ * The clusters' open actions (engine.c): read from the catalog every
+ * HAMON_ACTION_REFRESH_MS, and at once when an action worker stopped; an
+ * action closed meanwhile may have changed a primary, so the registry is
+ * read again and the cluster probed at once.  Open actions whose worker is
+ * gone are relaunched.
+ */
+static void
+hamon_actions(TimestampTz now)
+{
+	if (HamonEngineTick(worker.clusters, now))
+		worker.next_action_refresh = 0;
+	if (now < worker.next_action_refresh)
+		return;
+	worker.next_action_refresh = TimestampTzPlusMilliseconds(now,
+															 HAMON_ACTION_REFRESH_MS);
+	if (HamonEngineRefresh(worker.clusters))
+	{
+		ListCell   *lc;
+
+		worker.reload = true;
+		foreach(lc, worker.nodes)
+			HamonProbeNow((HamonNode *) lfirst(lc), now);
+	}
+	(void) HamonEngineTick(worker.clusters, now);
 }
 
 /*
@@ -777,7 +815,7 @@ hamon_sync_wait_set(void)
 static long
 hamon_next_timeout(TimestampTz now)
 {
-	TimestampTz next = worker.next_purge_at;
+	TimestampTz next = Min(worker.next_purge_at, worker.next_action_refresh);
 	ListCell   *lc;
 	long		ms;
 

@@ -75,10 +75,10 @@ ok(wait_for_event($witness, 'main', 'switchover', undef, $mark),
 	'switchover: a switchover event');
 like(
 	event_value(
-		$witness, 'main', 'switchover', "string_agg(detail, E'\\n')", undef,
-		$mark),
+		$witness, 'main', 'fenced', "string_agg(detail, E'\\n')",
+		"node_name = 'primary'", $mark),
 	qr/pg_rewind|standby\.signal|primary_conninfo/i,
-	'switchover: the event tells how to rejoin the old primary');
+	'switchover: the old primary\'s fenced event tells how to rejoin it');
 is( event_value(
 		$witness, 'main', 'promoted', "string_agg(node_name, ',')", undef,
 		$mark),
@@ -183,8 +183,10 @@ ok( wait_for_status(
 	'conc: conc_2 is up again');
 is(in_recovery($c1) . in_recovery($c2), 'tt', 'conc: no promotion so far');
 
-# Hold the cluster's row lock, so that both promote() calls and the worker
-# queue up behind it and are released together.
+# Hold the cluster's row lock, which every action takes to check that its
+# decision is still current: the first promote() call's action waits for
+# it; the second call and the worker find that action open (one action per
+# cluster) and are refused, or wait.
 my $locker = $witness->background_psql('postgres');
 $locker->query_safe(
 	"BEGIN; SELECT cluster_name FROM hamonitor.cluster
@@ -195,9 +197,16 @@ my $bg2 = start_bg_psql($witness, "SELECT hamonitor.promote('conc_2', 'conc')");
 ok( $witness->poll_query_until(
 		'postgres',
 		"SELECT count(*) FROM pg_stat_activity
-		  WHERE wait_event_type = 'Lock' AND query ~ 'hamonitor\\.promote'",
-		'2'),
-	'conc: both promote() calls wait for the cluster\'s row lock');
+		  WHERE wait_event_type = 'Lock' AND backend_type = 'pg_hamonitor action'",
+		'1'),
+	'conc: one promote() call\'s action waits for the cluster\'s row lock');
+ok( $witness->poll_query_until(
+		'postgres',
+		"SELECT count(*) FROM hamonitor.actions
+		  WHERE cluster_name = 'conc' AND state = 'failed'
+		    AND error_sqlstate = '55006' AND outcome ~ 'in progress'",
+		'1'),
+	'conc: the other call is refused while that action is open: 55006');
 ok(reset_witness_guc($witness, 'auto_failover', 'on'),
 	'conc: auto_failover is on again');
 # give the worker time to reach its decision (and the lock) as well
@@ -209,8 +218,12 @@ my $r1 = finish_bg_psql($bg1);
 my $r2 = finish_bg_psql($bg2);
 note "promote('conc_1'): $r1 $bg1->{out}";
 note "promote('conc_2'): $r2 $bg2->{out}";
-like($r1, qr/^(ok|55000)$/, 'conc: promote(conc_1) succeeded or got 55000');
-like($r2, qr/^(ok|55000)$/, 'conc: promote(conc_2) succeeded or got 55000');
+like($r1, qr/^(ok|55000|55006)$/,
+	'conc: promote(conc_1) succeeded or got 55000 or 55006');
+like($r2, qr/^(ok|55000|55006)$/,
+	'conc: promote(conc_2) succeeded or got 55000 or 55006');
+is(scalar(grep { $_ eq '55006' } ($r1, $r2)),
+	1, 'conc: exactly one promote() call was refused for the open action');
 cmp_ok(scalar(grep { $_ eq 'ok' } ($r1, $r2)),
 	'<=', 1, 'conc: at most one promote() call succeeded');
 

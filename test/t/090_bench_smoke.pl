@@ -12,6 +12,15 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $top = $ENV{TESTDIR} // '.';
+
+# the benchmarks start the servers of the installation the other tests use
+# (the first pg_ctl on PATH, as make installcheck sets it), not by default
+# /usr/lib/postgresql/15/bin
+unless ($ENV{PG_BINDIR})
+{
+	my ($dir) = grep { -x "$_/pg_ctl" } split /:/, $ENV{PATH};
+	$ENV{PG_BINDIR} = $dir if defined $dir;
+}
 my %figures = (
 	failover_time  => qr/^RESULT failover_time writes_accepted /m,
 	false_failover => qr/^RESULT false_failover /m,
