@@ -471,7 +471,7 @@ hamon_write_probes_ok(HamonBatch *b)
 
 /* state columns of a failed probe: the last known LSNs are kept */
 static const Oid probe_failed_types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID,
-INT4OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+INT4OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
 
 static void
 hamon_add_probe_failed(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
@@ -488,6 +488,7 @@ hamon_add_probe_failed(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
 	values[5] = CStringGetTextDatum(r->error);
 	values[6] = CStringGetTextDatum(HamonFailureClassName(node->failure_class));
 	values[7] = TS_DATUM(node->alive_at, 7);
+	values[8] = TEXT_DATUM(node->missing_privileges, 8);
 	hamon_batch_add(b, values, nulls);
 }
 
@@ -501,10 +502,11 @@ hamon_write_probes_failed(HamonBatch *b)
 						" health = u.health, last_probe_at = u.probed_at,"
 						" consecutive_failures = u.failures,"
 						" last_error_sqlstate = u.sqlstate, last_error = u.error,"
-						" failure_class = u.failure_class, alive_at = u.alive_at"
-						" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
+						" failure_class = u.failure_class, alive_at = u.alive_at,"
+						" missing_privileges = u.missing_privileges"
+						" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 						" AS u(node_id, health, probed_at, failures, sqlstate,"
-						"  error, failure_class, alive_at)"
+						"  error, failure_class, alive_at, missing_privileges)"
 						" WHERE s.node_id = u.node_id",
 						SPI_OK_UPDATE);
 }

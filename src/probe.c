@@ -120,7 +120,7 @@ static const char *const check_query =
 "  'ALTER SYSTEM ON PARAMETER default_transaction_read_only: to fence'),"
 " (8, pg_catalog.pg_has_role('pg_signal_backend', 'USAGE'),"
 "  'pg_signal_backend: to end client sessions when fencing'),"
-" (9, pg_catalog.coalesce((SELECT r.rolreplication OR r.rolsuper"
+" (9, COALESCE((SELECT r.rolreplication OR r.rolsuper"
 "      FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false),"
 "  'REPLICATION: to create, drop and advance replication slots'),"
 " (10, pg_catalog.has_function_privilege('pg_catalog.pg_terminate_backend(integer, bigint)', 'EXECUTE'),"
@@ -597,14 +597,23 @@ hamon_probe_failed(HamonNode *node, TimestampTz now, const char *sqlstate,
 	HamonProbeResult *r = &node->result;
 	char		state_copy[sizeof(r->error_sqlstate)];
 	char		message_copy[sizeof(r->error)];
+	bool		checked = r->privileges_checked;
+	char		missing[sizeof(r->missing_privileges)];
+	char		check_error[sizeof(r->privilege_error)];
 
 	/* the arguments may point into the result we are about to reset */
 	strlcpy(state_copy, sqlstate, sizeof(state_copy));
 	strlcpy(message_copy, message, sizeof(message_copy));
+	/* a probe denied a function: the check before it says which grant */
+	memcpy(missing, r->missing_privileges, sizeof(missing));
+	memcpy(check_error, r->privilege_error, sizeof(check_error));
 	hamon_close(node);
 	node->checking_privileges = false;
 
 	hamon_reset_result(node);
+	r->privileges_checked = checked;
+	memcpy(r->missing_privileges, missing, sizeof(missing));
+	memcpy(r->privilege_error, check_error, sizeof(check_error));
 	r->success = false;
 	r->probed_at = now;
 	memcpy(r->error_sqlstate, state_copy, sizeof(state_copy));

@@ -455,6 +455,7 @@ HamonApplyProbe(HamonNode *node, List **events)
 			node->alive_at = r->probed_at;
 		}
 		node->streaming = false;
+		hamon_note_privileges(node, r, events);
 		if (old_health != HAMON_HEALTH_DOWN)
 			HamonAddEvent(events, node, "health_down",
 							psprintf("%s -> down: %s (SQLSTATE %s, %s)",
