@@ -324,7 +324,12 @@ HamonReviewCluster(HamonCluster *cluster, List *nodes, TimestampTz now,
 										   cluster->action_state,
 										   cluster->action_stalled ? ", stalled" : "");
 
-				if (strcmp(why, cluster->last_reason) != 0)
+				/*
+				 * An action under way is no news; one that stalled is, and
+				 * says why nothing else happens.
+				 */
+				if (cluster->action_stalled &&
+					strcmp(why, cluster->last_reason) != 0)
 				{
 					strlcpy(cluster->last_reason, why,
 							sizeof(cluster->last_reason));
