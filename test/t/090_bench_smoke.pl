@@ -12,6 +12,12 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $top = $ENV{TESTDIR} // '.';
+
+# The benchmarks must run the servers of the installation under test, the
+# one first in PATH as for every other TAP test; left alone, HamonBench
+# takes the system's bindir, where this build's pg_hamonitor may be absent.
+my ($bindir) = grep { -x "$_/initdb" } split /:/, $ENV{PATH};
+$ENV{PG_BINDIR} = $bindir if defined $bindir;
 my %figures = (
 	failover_time  => qr/^RESULT failover_time writes_accepted /m,
 	false_failover => qr/^RESULT false_failover /m,
