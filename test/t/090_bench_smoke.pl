@@ -13,14 +13,11 @@ use Test::More;
 
 my $top = $ENV{TESTDIR} // '.';
 
-# the benchmarks start the servers of the installation the other tests use
-# (the first pg_ctl on PATH, as make installcheck sets it), not by default
-# /usr/lib/postgresql/15/bin
-unless ($ENV{PG_BINDIR})
-{
-	my ($dir) = grep { -x "$_/pg_ctl" } split /:/, $ENV{PATH};
-	$ENV{PG_BINDIR} = $dir if defined $dir;
-}
+# The benchmarks must run the servers of the installation under test, the
+# one first in PATH as for every other TAP test; left alone, HamonBench
+# takes the system's bindir, where this build's pg_hamonitor may be absent.
+my ($bindir) = grep { -x "$_/initdb" } split /:/, $ENV{PATH};
+$ENV{PG_BINDIR} = $bindir if defined $bindir;
 my %figures = (
 	failover_time  => qr/^RESULT failover_time writes_accepted /m,
 	false_failover => qr/^RESULT false_failover /m,
