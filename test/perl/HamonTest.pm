@@ -1336,7 +1336,8 @@ sub blackhole_accepted
 Starts a TCP proxy on 127.0.0.1 forwarding to $node's Unix socket (the test
 servers listen on Unix sockets only), forking one process per connection
 in its process group.  port => N binds that port (to bring a proxy back
-where it was), otherwise the kernel picks one.  Returns the helper (its
+where it was), otherwise the kernel picks one.  reply_delay => S holds
+every reply of the server S seconds (a slow peer).  Returns the helper (its
 port in {port}); stop_helper on it is a network partition.
 
 =cut
@@ -1352,7 +1353,7 @@ use IO::Socket::UNIX;
 use POSIX ();
 use Socket qw(SOCK_STREAM);
 
-my ($target, $port, $testpid) = @ARGV;
+my ($target, $port, $testpid, $delay) = @ARGV;
 $SIG{CHLD} = 'IGNORE';    # children are reaped by the kernel
 my $listener = tcp_listen($port);
 
@@ -1368,6 +1369,8 @@ sub relay
 			my $to = $from == $client ? $server : $client;
 			my $n = sysread($from, my $buf, 65536);
 			return unless $n;
+			# a slow peer: its replies come late
+			select(undef, undef, undef, $delay) if $delay && $from == $server;
 			my $off = 0;
 			while ($off < $n)
 			{
@@ -1401,10 +1404,13 @@ while (getppid() == $testpid)
 exit 0;
 EOS
 
-	my $proxy = _start_helper('proxy', [ $^X, '-e', $script, $target, $port, $$ ],
+	my $delay = $params{reply_delay} || 0;
+	my $proxy = _start_helper('proxy',
+		[ $^X, '-e', $script, $target, $port, $$, $delay ],
 		announce => 1);
 	note "proxy 127.0.0.1:$proxy->{port} -> $target "
-	  . "(process group $proxy->{pgid})";
+	  . "(process group $proxy->{pgid})"
+	  . ($delay ? ", replies $delay s late" : '');
 	return $proxy;
 }
 

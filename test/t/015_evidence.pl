@@ -30,9 +30,8 @@ use IPC::Run;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
-use HamonFailoverTest;
 
-my $witness = create_failover_witness('witness');
+my $witness = create_witness('witness', failover => 1);
 
 # no failover or promoted event in $cluster since event $after
 sub no_promotion
@@ -103,7 +102,7 @@ sub kick_witness
 		'(a) status.missing_privileges lists the grants it lacks');
 
 	my $mark = last_event_id($witness);
-	stop_proxy($proxy);
+	stop_helper($proxy);
 	ok(wait_for_status($witness, 'login_p', "health = 'down'", $cluster),
 		'(a) cut from the witness, the primary turns down');
 	ok( wait_for_event(
@@ -133,7 +132,7 @@ sub kick_witness
 		$witness->safe_psql('postgres',
 			"SELECT hamonitor.unregister_node('$node', '$cluster')");
 	}
-	stop_proxy($proxy);
+	stop_helper($proxy);
 	$s->stop;
 	$p->stop;
 }
@@ -350,91 +349,12 @@ GRANT ALTER SYSTEM ON PARAMETER primary_conninfo, primary_slot_name,
 # (e) Deadlines are checked after what already arrived is read
 # ---------------------------------------------------------------------
 
-# A TCP proxy to $node's socket that holds every reply $delay seconds: a
-# peer whose probes take that long.  Its process group is killed by
-# stop_proxy (HamonFailoverTest), as start_proxy's is.
-sub start_slow_proxy
-{
-	my ($node, $delay) = @_;
-	my $target = sprintf('%s/.s.PGSQL.%d', $node->host, $node->port);
-	my $script = <<'EOS';
-use strict;
-use warnings;
-use IO::Select;
-use IO::Socket::INET;
-use IO::Socket::UNIX;
-use POSIX ();
-use Socket qw(SOCK_STREAM);
-use Time::HiRes qw(sleep);
-
-my ($target, $delay, $testpid) = @ARGV;
-setpgrp(0, 0);
-$| = 1;
-$SIG{CHLD} = 'IGNORE';
-my $listener = IO::Socket::INET->new(
-	LocalAddr => '127.0.0.1',
-	LocalPort => 0,
-	Proto     => 'tcp',
-	Listen    => 16,
-	ReuseAddr => 1) or die "could not listen: $!";
-print $listener->sockport, " $$\n";
-my $sel = IO::Select->new($listener);
-while (getppid() == $testpid)
-{
-	next unless $sel->can_read(1);
-	my $client = $listener->accept or next;
-	my $pid = fork;
-	if (defined $pid && $pid == 0)
-	{
-		my $proxypid = getppid();
-		close $listener;
-		my $server = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $target)
-		  or POSIX::_exit(0);
-		my $s = IO::Select->new($client, $server);
-		while (getppid() == $proxypid)
-		{
-			foreach my $from ($s->can_read(1))
-			{
-				my $n = sysread($from, my $buf, 65536);
-				POSIX::_exit(0) unless $n;
-				# replies come late
-				sleep($delay) if $from == $server;
-				my $to = $from == $client ? $server : $client;
-				my $off = 0;
-				while ($off < $n)
-				{
-					my $w = syswrite($to, $buf, $n - $off, $off);
-					POSIX::_exit(0) unless defined $w;
-					$off += $w;
-				}
-			}
-		}
-		POSIX::_exit(0);
-	}
-	close $client;
-}
-exit 0;
-EOS
-	my ($stdin, $stdout, $stderr) = ('', '', '');
-	my $h = IPC::Run::start([ $^X, '-e', $script, $target, $delay, $$ ],
-		'<', \$stdin, '>', \$stdout, '2>', \$stderr);
-	my $timer = IPC::Run::timer($PostgreSQL::Test::Utils::timeout_default);
-	$timer->start;
-	$h->pump
-	  until $stdout =~ /^(\d+) (\d+)\n/
-	  || $timer->is_expired
-	  || !$h->pumpable;
-	die "slow proxy did not start: $stderr" unless $stdout =~ /^(\d+) (\d+)\n/;
-	note "slow proxy 127.0.0.1:$1 -> $target, replies $delay s late";
-	return { port => $1, pid => $2, harness => $h };
-}
-
 {
 	my $cluster = 'late';
 	my ($p, $s) =
 	  create_ha_cluster(primary => 'late_p', standbys => ['late_s']);
 	# the standby answers its probes 0.6 s late, the primary at once
-	my $proxy = start_slow_proxy($s, 0.6);
+	my $proxy = start_proxy($s, reply_delay => 0.6);
 	ok(set_witness_guc($witness, 'probe_timeout', '1s'),
 		'(e) probe_timeout is 1s');
 	register_node($witness, 'late_p', $p->connstr('postgres'), $cluster);
@@ -481,7 +401,7 @@ DROP FUNCTION public.slow_write();
 		'0', '(e) no node was taken for down');
 	ok(reset_witness_guc($witness, 'probe_timeout', '2s'),
 		'(e) probe_timeout reset');
-	stop_proxy($proxy);
+	stop_helper($proxy);
 	$s->stop;
 	$p->stop;
 }

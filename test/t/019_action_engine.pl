@@ -180,5 +180,34 @@ ok( $witness->poll_query_until(
 ok(wait_for_event($witness, 'B', 'promoted', "node_name = 'sb1'", $mark),
 	'B: and recorded');
 
+# ---------------------------------------------------------------------
+# A switchover that cannot complete gives the old primary back (item 5)
+# ---------------------------------------------------------------------
+
+ok(set_witness_guc($witness, 'switchover_timeout', '2s'),
+	'switchover_timeout 2s');
+my $opid = startup_pid($onode);
+kill 'STOP', $opid;
+$cnode->safe_psql('postgres', 'CREATE TABLE after_failover (i integer)');
+$mark = last_event_id($witness);
+is_sqlstate($witness, "SELECT hamonitor.switchover('$other', 'A')", '55000',
+	"switchover to $other, which cannot replay: 55000");
+kill 'CONT', $opid;
+is($cnode->safe_psql('postgres', 'SHOW default_transaction_read_only'),
+	'off', "the old primary $candidate is writable again");
+$cnode->safe_psql('postgres', 'INSERT INTO after_failover VALUES (1)');
+is(status_value($witness, $candidate, 'fenced', 'A'),
+	'f', 'and not recorded as fenced');
+like(
+	event_value(
+		$witness, 'A', 'switchover_failed', 'detail', undef, $mark),
+	qr/made writable again/,
+	'the switchover_failed event says the old primary was given back');
+is( $witness->safe_psql(
+		'postgres', "SELECT state FROM hamonitor.actions
+		  WHERE cluster_name = 'A' AND kind = 'switchover'"),
+	'failed', 'the switchover action failed');
+is(in_recovery($onode), 't', "$other was not promoted");
+
 note "events:\n" . events_text($witness, 'A') . "\n" . events_text($witness, 'B');
 done_testing();
