@@ -47,6 +47,7 @@ typedef struct HamonActionRequest
 } HamonActionRequest;
 
 extern const char *HamonActionKindName(HamonActionKind kind);
+extern HamonActionKind HamonActionKindFromName(const char *name);
 
 /* the probe worker */
 extern void HamonEngineEnqueue(HamonPlannedAction *action);
@@ -58,7 +59,7 @@ extern bool HamonEngineRunning(int64 action_id);
 /* the manual SQL functions */
 extern text *HamonEngineRequest(const HamonActionRequest *req);
 
-/* the action worker */
+/* the action worker (sequence.c) */
 extern PGDLLEXPORT void HamonActionWorkerMain(Datum main_arg);
 
 #endif							/* HAMON_ENGINE_H */

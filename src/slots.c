@@ -101,12 +101,6 @@ hamon_slot_lookup(PGconn *conn, const HamonTarget *t, const char *slot_name,
 	return found;
 }
 
-/*
- * HamonSlotCreate
- *		Creates a slot unless one of the same type and plugin exists (then
- *		returns false: nothing to do).  A slot of another kind under that
- *		name is an ERROR (42710).  Physical slots reserve WAL at once.
- */
 /* what HamonSlotCreate needs and returns */
 typedef struct HamonCreateStep
 {
@@ -147,6 +141,12 @@ hamon_slot_create_on(PGconn *conn, const HamonTarget *t, void *arg)
 	}
 }
 
+/*
+ * HamonSlotCreate
+ *		Creates a slot unless one of the same type and plugin exists (then
+ *		returns false: nothing to do).  A slot of another kind under that
+ *		name is an ERROR (42710).  Physical slots reserve WAL at once.
+ */
 bool
 HamonSlotCreate(const HamonTarget *t, const char *slot_name, bool logical,
 				const char *plugin)
@@ -157,12 +157,6 @@ HamonSlotCreate(const HamonTarget *t, const char *slot_name, bool logical,
 	return s.created;
 }
 
-/*
- * HamonSlotDrop
- *		Drops a slot; returns false if there was none.  A slot still in use
- *		(the peer answers 55006) is tried again after 100 ms, then doubling,
- *		tries times in all; then ERROR 55006 naming the PID that holds it.
- */
 /* what HamonSlotDrop needs and returns */
 typedef struct HamonDropStep
 {
@@ -214,6 +208,12 @@ hamon_slot_drop_on(PGconn *conn, const HamonTarget *t, void *arg)
 	}
 }
 
+/*
+ * HamonSlotDrop
+ *		Drops a slot; returns false if there was none.  A slot still in use
+ *		(the peer answers 55006) is tried again after 100 ms, then doubling,
+ *		tries times in all; then ERROR 55006 naming the PID that holds it.
+ */
 bool
 HamonSlotDrop(const HamonTarget *t, const char *slot_name, int tries)
 {
@@ -223,12 +223,6 @@ HamonSlotDrop(const HamonTarget *t, const char *slot_name, int tries)
 	return s.dropped;
 }
 
-/*
- * HamonSlotAdvance
- *		Moves a slot forward to lsn with pg_replication_slot_advance and
- *		returns where it is now.  ERROR 42704 if there is no such slot,
- *		22023 if lsn is beyond the node's WAL or behind the slot.
- */
 /* what HamonSlotAdvance needs and returns */
 typedef struct HamonAdvanceStep
 {
@@ -289,6 +283,12 @@ hamon_slot_advance_on(PGconn *conn, const HamonTarget *t, void *arg)
 	PQclear(res);
 }
 
+/*
+ * HamonSlotAdvance
+ *		Moves a slot forward to lsn with pg_replication_slot_advance and
+ *		returns where it is now.  ERROR 42704 if there is no such slot,
+ *		22023 if lsn is beyond the node's WAL or behind the slot.
+ */
 XLogRecPtr
 HamonSlotAdvance(const HamonTarget *t, const char *slot_name, XLogRecPtr lsn)
 {

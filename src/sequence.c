@@ -1,0 +1,796 @@
+/*-------------------------------------------------------------------------
+ *
+ * sequence.c
+ *		The action worker: one action's phases, each committed before the
+ *		next one touches a peer.
+ *
+ * An action worker (launched by engine.c) runs one row of hamonitor.action
+ * from wherever its state says it stands, and exits:
+ *
+ *	 planned		the decision is still current (the cluster's primary is
+ *					the one it was planned against): announced, running
+ *	 running		fence/unfence: the step, done.  Switchover: fence the old
+ *					primary and wait for the target to replay its WAL, each
+ *					undone if what follows fails.  Then promote_sent is
+ *					committed, before any promotion request is sent
+ *	 promote_sent	pg_promote(wait => false), then waiting (with the
+ *					startup-process nudge of action.c) until the candidate
+ *					leaves recovery, at most promote_timeout after the
+ *					request.  A run resumed after a restart never sends the
+ *					request again: it only waits.  Promoted: recorded,
+ *					promoted.  Never requested: failed.  Requested and not
+ *					finished: stays open, stalled
+ *	 promoted		logical slots lost, managed slots on the new primary, the
+ *					other standbys repointed, a switchover's old primary
+ *					recorded fenced: done, with a summary for the caller
+ *
+ * Every phase can run again from its start after a crash (each step is
+ * idempotent, or guarded by the state), which is what lets the probe
+ * worker relaunch an action whose worker is gone.
+ *
+ * Copyright (c) 2026, pg_hamonitor developers
+ *
+ * IDENTIFICATION
+ *	  src/sequence.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "action.h"
+#include "catalog.h"
+#include "engine.h"
+#include "remote.h"
+#include "slots.h"
+
+/* an action worker waits at most this long for a lock */
+#define HAMON_ACTION_LOCK_TIMEOUT "10s"
+
+/* one row of hamonitor.action, as the action worker reads it */
+typedef struct HamonActionRow
+{
+	int64		action_id;
+	char	   *cluster_name;
+	HamonActionKind kind;
+	int			node_id;
+	char	   *node_name;
+	int			old_primary_id;
+	int			keep_pid;
+	bool		force;
+	char	   *requested_by;
+	char	   *reason;
+	char		state[16];
+	bool		stalled;
+	TimestampTz promote_sent_at;
+	/* this run's own: it sent the promotion request itself */
+	bool		sent_here;
+	/* what the worker passes from one phase to the next */
+	bool		ok;
+	XLogRecPtr	final_lsn;
+	int			timeline;
+	XLogRecPtr	lsn;
+	char	   *summary;
+} HamonActionRow;
+
+static int	action_slot = -1;
+static MemoryContext action_cxt;
+
+/*
+ * At exit the action is no longer running; the slot is freed, unless a
+ * manual requester still waits to read its mailbox (it frees it then).
+ */
+static void
+hamon_action_exit(int code, Datum arg)
+{
+	HamonActionSlot *s;
+
+	if (action_slot < 0)
+		return;
+	s = &HamonShmem->actions[action_slot];
+	SpinLockAcquire(&HamonShmem->mutex);
+	if (s->requester_waiting)
+	{
+		s->pid = 0;
+		s->action_id = 0;
+		s->worker_exited = true;
+	}
+	else
+		memset(s, 0, sizeof(HamonActionSlot));
+	SpinLockRelease(&HamonShmem->mutex);
+}
+
+/* reads the row into r (strings in action_cxt) */
+static void
+hamon_load_row_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
+
+	values[0] = Int64GetDatum(r->action_id);
+	if (SPI_execute_with_args("SELECT cluster_name, kind, node_id, node_name,"
+							  " old_primary_id, keep_pid, force, requested_by,"
+							  " reason, state, stalled, promote_sent_at"
+							  " FROM hamonitor.action WHERE action_id = $1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read action " INT64_FORMAT, r->action_id);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	old = MemoryContextSwitchTo(action_cxt);
+	r->cluster_name = pstrdup(SPI_getvalue(tup, desc, 1));
+	r->kind = HamonActionKindFromName(SPI_getvalue(tup, desc, 2));
+	d = SPI_getbinval(tup, desc, 3, &isnull);
+	r->node_id = isnull ? 0 : DatumGetInt32(d);
+	r->node_name = SPI_getvalue(tup, desc, 4) ?
+		pstrdup(SPI_getvalue(tup, desc, 4)) : pstrdup("?");
+	d = SPI_getbinval(tup, desc, 5, &isnull);
+	r->old_primary_id = isnull ? 0 : DatumGetInt32(d);
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	r->keep_pid = isnull ? 0 : DatumGetInt32(d);
+	r->force = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+	r->requested_by = pstrdup(SPI_getvalue(tup, desc, 8));
+	r->reason = SPI_getvalue(tup, desc, 9) ?
+		pstrdup(SPI_getvalue(tup, desc, 9)) : NULL;
+	strlcpy(r->state, SPI_getvalue(tup, desc, 10), sizeof(r->state));
+	r->stalled = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+	d = SPI_getbinval(tup, desc, 12, &isnull);
+	r->promote_sent_at = isnull ? 0 : DatumGetTimestampTz(d);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Moves the row to state (and outcome, SQLSTATE, stalled when given), in
+ * the current transaction; r follows.
+ */
+static void
+hamon_set_state(HamonActionRow *r, const char *state, const char *outcome,
+				const char *sqlstate, int stalled)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+
+	values[0] = Int64GetDatum(r->action_id);
+	values[1] = CStringGetTextDatum(state);
+	if (outcome)
+		values[2] = CStringGetTextDatum(outcome);
+	else
+		nulls[2] = 'n';
+	if (sqlstate)
+		values[3] = CStringGetTextDatum(sqlstate);
+	else
+		nulls[3] = 'n';
+	values[4] = Int32GetDatum(stalled);
+	if (SPI_execute_with_args("UPDATE hamonitor.action SET state = $2,"
+							  " outcome = coalesce($3, outcome),"
+							  " error_sqlstate = coalesce($4, error_sqlstate),"
+							  " stalled = CASE $5 WHEN 1 THEN true WHEN 0 THEN false"
+							  "   ELSE stalled END,"
+							  " attempts = attempts + (state = 'planned')::integer,"
+							  " promote_sent_at = CASE WHEN $2 = 'promote_sent'"
+							  "   THEN coalesce(promote_sent_at, clock_timestamp())"
+							  "   ELSE promote_sent_at END,"
+							  " finished_at = CASE WHEN $2 IN ('done', 'failed')"
+							  "   THEN clock_timestamp() END"
+							  " WHERE action_id = $1",
+							  5, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update action " INT64_FORMAT, r->action_id);
+	strlcpy(r->state, state, sizeof(r->state));
+}
+
+/* fails the action: event, state failed, outcome and SQLSTATE */
+static void
+hamon_fail(HamonActionRow *r, const char *event_kind, const char *sqlstate,
+		   const char *message)
+{
+	HamonCatalogWriteEvent(r->cluster_name, r->node_name, event_kind, message);
+	hamon_set_state(r, "failed", message, sqlstate, -1);
+}
+
+/* the cluster's current view; cv->primary is the primary when planned */
+static void
+hamon_action_view(HamonActionRow *r, HamonClusterView *cv, int *target)
+{
+	int			primary_id;
+	int			timeline;
+	int			i;
+
+	HamonCatalogReadCluster(r->cluster_name, &primary_id, &timeline);
+	HamonCatalogLoadView(r->cluster_name, r->old_primary_id, timeline, cv);
+	*target = -1;
+	for (i = 0; i < cv->nnodes; i++)
+		if (cv->nodes[i].node_id == r->node_id)
+			*target = i;
+	if (*target < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("node \"%s\" is no longer registered in cluster \"%s\"",
+						r->node_name, r->cluster_name)));
+}
+
+static void
+hamon_target_of(const HamonActionRow *r, const HamonNodeView *n,
+				HamonTarget *t)
+{
+	t->cluster_name = r->cluster_name;
+	t->node_name = n->node_name;
+	t->conninfo = n->conninfo;
+}
+
+/*
+ * Phase "planned" of every kind, in one transaction: the decision is
+ * still current (the cluster's primary is the one it was planned against;
+ * the cluster row is locked for that check, as every writer of it does),
+ * the action is announced by its event, and it is marked running.
+ */
+static void
+hamon_claim_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	int			primary_id;
+	int			timeline;
+
+	r->ok = false;
+	if (!HamonCatalogLockCluster(r->cluster_name, false, &primary_id, &timeline))
+		return;
+	if ((r->kind == HAMON_ACT_FAILOVER || r->kind == HAMON_ACT_PROMOTE ||
+		 r->kind == HAMON_ACT_SWITCHOVER) &&
+		primary_id != r->old_primary_id)
+	{
+		hamon_fail(r, "action_stale", "55000",
+				   psprintf("the primary of cluster \"%s\" changed since the %s was decided: nothing done",
+							r->cluster_name, HamonActionKindName(r->kind)));
+		return;
+	}
+	if (r->kind != HAMON_ACT_FENCE && r->kind != HAMON_ACT_UNFENCE)
+		HamonCatalogWriteEvent(r->cluster_name, r->node_name,
+							   HamonActionKindName(r->kind),
+							   r->reason ? r->reason : "");
+	hamon_set_state(r, "running", NULL, NULL, -1);
+	r->ok = true;
+}
+
+/* phase "running" of a fence or unfence: the step, its event, done */
+static void
+hamon_fence_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	HamonClusterView cv;
+	HamonTarget t;
+	int			target;
+	char	   *err = NULL;
+	bool		ok;
+
+	hamon_action_view(r, &cv, &target);
+	hamon_target_of(r, &cv.nodes[target], &t);
+	if (r->kind == HAMON_ACT_FENCE)
+	{
+		HamonFenceArgs f = {&t, r->keep_pid, InvalidXLogRecPtr};
+
+		ok = HamonTry(HamonStepFence, &f, &err);
+		if (ok)
+			HamonCatalogWriteEvent(r->cluster_name, r->node_name, "fenced",
+								   psprintf("%s: made read-only (default_transaction_read_only) and its client sessions ended",
+											r->reason ? r->reason : "stale primary"));
+	}
+	else
+	{
+		ok = HamonTry(HamonStepUnfence, &t, &err);
+		if (ok)
+			HamonCatalogWriteEvent(r->cluster_name, r->node_name, "unfence_done",
+								   pstrdup("default_transaction_read_only reset"));
+	}
+	if (ok)
+		hamon_set_state(r, "done", r->kind == HAMON_ACT_FENCE ? "fenced" : "unfenced",
+						NULL, -1);
+	else
+		hamon_fail(r, r->kind == HAMON_ACT_FENCE ? "fence_failed" : "unfence_failed",
+				   "08006", psprintf("%s%s%s", r->reason ? r->reason : "",
+									 r->reason ? ": " : "", err));
+}
+
+/* what a DBA runs to make the old primary a standby of the new one */
+static char *
+hamon_rejoin_steps(const HamonNodeView *old, const HamonNodeView *target)
+{
+	return psprintf("to rejoin \"%s\" as a standby of \"%s\": pg_ctl stop -m fast; "
+					"CHECKPOINT on the new primary; pg_rewind --target-pgdata=$PGDATA --source-server='%s'; "
+					"touch $PGDATA/standby.signal; set primary_conninfo to \"%s\" "
+					"and default_transaction_read_only = off in postgresql.auto.conf; "
+					"pg_ctl start. The witness lifts the fence once it sees the node as a standby.",
+					old->node_name, target->node_name,
+					HamonMaskConninfo(target->conninfo), target->node_name);
+}
+
+/* records on node_id whether the witness holds it fenced */
+static void
+hamon_set_fenced(int node_id, bool fenced)
+{
+	Oid			types[2] = {INT4OID, BOOLOID};
+	Datum		values[2];
+
+	values[0] = Int32GetDatum(node_id);
+	values[1] = BoolGetDatum(fenced);
+	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET fenced = $2"
+							  " WHERE node_id = $1", 2, types, values, NULL,
+							  false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the fence of node %d", node_id);
+}
+
+/*
+ * Phase "running" of a switchover: fence the old primary, let the target
+ * replay all it wrote, then promote_sent (committed before the request).
+ * Until the request is sent every step is compensated: a fence that failed
+ * or half-applied is lifted again, and if even that fails the catalog says
+ * the old primary is fenced, which is what it then is.
+ */
+static void
+hamon_switchover_prepare_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	HamonClusterView cv;
+	HamonTarget old_t;
+	HamonTarget t;
+	int			target;
+	char	   *err = NULL;
+	HamonFenceArgs f;
+	HamonReplayArgs w;
+
+	r->ok = false;
+	hamon_action_view(r, &cv, &target);
+	if (cv.primary < 0)
+	{
+		hamon_fail(r, "switchover_failed", "55000",
+				   pstrdup("the old primary is no longer registered: nothing done"));
+		return;
+	}
+	hamon_target_of(r, &cv.nodes[cv.primary], &old_t);
+	hamon_target_of(r, &cv.nodes[target], &t);
+
+	f.target = &old_t;
+	f.keep_pid = 0;
+	f.lsn = InvalidXLogRecPtr;
+	if (HamonTry(HamonStepFence, &f, &err))
+	{
+		w.target = &t;
+		w.lsn = f.lsn;
+		w.timeout_ms = hamon_switchover_timeout;
+		if (HamonTry(HamonStepWaitReplay, &w, &err))
+		{
+			r->final_lsn = f.lsn;
+			r->ok = true;
+			return;
+		}
+	}
+
+	/* nothing was promoted: give the cluster its writable primary back */
+	{
+		char	   *unfence_err = NULL;
+		bool		unfenced = HamonTry(HamonStepUnfence, &old_t, &unfence_err);
+
+		if (!unfenced)
+			hamon_set_fenced(cv.nodes[cv.primary].node_id, true);
+		hamon_fail(r, "switchover_failed", "55000",
+				   psprintf("switchover to node \"%s\" failed: %s; %s",
+							r->node_name, err,
+							unfenced ?
+							psprintf("the old primary \"%s\" was made writable again",
+									 old_t.node_name) :
+							psprintf("the old primary \"%s\" could not be made writable again (%s): it is read-only and recorded as fenced; lift it with ALTER SYSTEM RESET default_transaction_read_only and a reload",
+									 old_t.node_name, unfence_err)));
+	}
+}
+
+/* commits promote_sent: from here on the candidate may be promoting */
+static void
+hamon_promote_sent_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+
+	hamon_set_state(r, "promote_sent", NULL, NULL, -1);
+	r->sent_here = true;
+}
+
+/*
+ * Phase "promote_sent": sends the request (if this run committed
+ * promote_sent itself) or only waits for it (a run resumed after a
+ * restart must not send it again: the candidate may have restarted since,
+ * and the cluster moved on), until promote_timeout after the request.
+ * Promoted: recorded, state promoted.  Not requested at all: failed, and
+ * another decision may follow.  Requested and not finished: the action
+ * stays open, stalled, and an event asks for a human.
+ */
+static void
+hamon_promote_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	HamonClusterView cv;
+	HamonTarget t;
+	int			target;
+	char	   *err = NULL;
+	bool		requested = !r->sent_here;
+	int			timeout_ms = hamon_promote_timeout * 1000;
+	HamonPromoteArgs p;
+
+	hamon_action_view(r, &cv, &target);
+	hamon_target_of(r, &cv.nodes[target], &t);
+	if (!r->sent_here && r->promote_sent_at != 0)
+	{
+		int64		left = hamon_promote_timeout * INT64CONST(1000000) -
+		(GetCurrentTimestamp() - r->promote_sent_at);
+
+		timeout_ms = (int) Max(left / 1000, 0);
+	}
+	p.target = &t;
+	p.send = r->sent_here;
+	p.timeout_ms = timeout_ms;
+	p.requested = &requested;
+	p.timeline = &r->timeline;
+	p.lsn = &r->lsn;
+	if (HamonTry(HamonStepPromote, &p, &err))
+	{
+		HamonCatalogPromoted(r->cluster_name, r->node_id, r->timeline);
+		HamonCatalogWriteEvent(r->cluster_name, r->node_name, "promoted",
+							   psprintf("now primary on timeline %d at %X/%X",
+										r->timeline, LSN_FORMAT_ARGS(r->lsn)));
+		hamon_set_state(r, "promoted", NULL, NULL, 0);
+		return;
+	}
+	if (!requested)
+	{
+		char	   *undo = "";
+
+		/* nothing was promoted: a switchover gives the old primary back */
+		if (r->kind == HAMON_ACT_SWITCHOVER && cv.primary >= 0)
+		{
+			HamonTarget old_t;
+			char	   *unfence_err = NULL;
+
+			hamon_target_of(r, &cv.nodes[cv.primary], &old_t);
+			if (HamonTry(HamonStepUnfence, &old_t, &unfence_err))
+				undo = psprintf("; the old primary \"%s\" was made writable again",
+								old_t.node_name);
+			else
+			{
+				hamon_set_fenced(cv.nodes[cv.primary].node_id, true);
+				undo = psprintf("; the old primary \"%s\" could not be made writable again (%s): it is read-only and recorded as fenced",
+								old_t.node_name, unfence_err);
+			}
+		}
+		hamon_fail(r, "promote_failed", "55000",
+				   psprintf("promotion of node \"%s\" not requested: %s%s",
+							r->node_name, err, undo));
+		return;
+	}
+
+	/*
+	 * Requested: the candidate may still become primary, so a switchover's
+	 * old primary is never made writable again from here on.
+	 */
+	if (r->kind == HAMON_ACT_SWITCHOVER && cv.primary >= 0)
+		hamon_set_fenced(cv.nodes[cv.primary].node_id, true);
+	if (!r->stalled)
+		HamonCatalogWriteEvent(r->cluster_name, r->node_name, "promote_stalled",
+							   psprintf("promotion requested %s but not finished within %d s: %s; "
+										"automatic promotion in cluster \"%s\" is blocked until the node is seen as primary "
+										"or a DBA who knows it is not promoting runs hamonitor.abandon_action('%s')",
+										r->promote_sent_at ? timestamptz_to_str(r->promote_sent_at) : "now",
+										hamon_promote_timeout, err,
+										r->cluster_name, r->cluster_name));
+	hamon_set_state(r, "promote_sent",
+					psprintf("promotion of node \"%s\" requested, not finished within %d s: %s",
+							 r->node_name, hamon_promote_timeout, err),
+					NULL, 1);
+	r->stalled = true;
+}
+
+static void
+hamon_set_repointed(int node_id, bool ok)
+{
+	Oid			types[] = {INT4OID, BOOLOID};
+	Datum		values[2];
+
+	values[0] = Int32GetDatum(node_id);
+	values[1] = BoolGetDatum(ok);
+	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET"
+							  " repointed_at = CASE WHEN $2 THEN now() END,"
+							  " needs_rejoin = NOT $2 WHERE node_id = $1",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the repointing of node %d", node_id);
+}
+
+/*
+ * PostgreSQL 15 keeps no logical slot on a standby: every logical slot the
+ * old primary had is gone.  One event lists them with their last confirmed
+ * position, as last probed, so their consumers know where to resync from.
+ */
+static void
+hamon_report_lost_logical_slots(const char *cluster_name,
+								const HamonClusterView *cv)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	char	   *lost;
+
+	if (cv->primary < 0)
+		return;
+	values[0] = Int32GetDatum(cv->nodes[cv->primary].node_id);
+	if (SPI_execute_with_args("SELECT string_agg(format('%s (confirmed_flush_lsn %s, plugin %s)',"
+							  " e->>'slot_name', e->>'confirmed_flush_lsn', e->>'plugin'), ', '"
+							  " ORDER BY e->>'slot_name')"
+							  " FROM hamonitor.node_state s,"
+							  " jsonb_array_elements(coalesce(s.slots, '[]')) e"
+							  " WHERE s.node_id = $1 AND e->>'slot_type' = 'logical'",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the slots of the old primary");
+	lost = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (lost != NULL)
+		HamonCatalogWriteEvent(cluster_name, cv->nodes[cv->primary].node_name,
+							   "logical_slots_lost",
+							   psprintf("logical slots of the old primary, not on the new one: %s; "
+										"their consumers must resync", lost));
+}
+
+/*
+ * Phase "promoted": the rest of the sequence, run again from its start if
+ * the worker stops in the middle (each step is idempotent): logical slots
+ * lost, managed slots on the new primary, every other standby repointed
+ * (a standby that cannot be is reported, never a reason to undo anything),
+ * for a switchover the old primary recorded fenced; then done, with a
+ * summary for the caller.
+ */
+static void
+hamon_finish_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	HamonClusterView cv;
+	HamonTarget new_t;
+	StringInfoData summary;
+	int			target;
+	int			i;
+
+	hamon_action_view(r, &cv, &target);
+	hamon_target_of(r, &cv.nodes[target], &new_t);
+	if (r->kind != HAMON_ACT_SWITCHOVER)
+		hamon_report_lost_logical_slots(r->cluster_name, &cv);
+	/* the standbys' slots exist before they are pointed at the new primary */
+	HamonCreateManagedSlots(r->cluster_name, &new_t, r->node_id);
+
+	initStringInfo(&summary);
+	appendStringInfo(&summary, "promoted \"%s\"", r->node_name);
+	if (r->timeline > 0)
+		appendStringInfo(&summary, " (timeline %d)", r->timeline);
+	for (i = 0; i < cv.nnodes; i++)
+	{
+		const HamonNodeView *n = &cv.nodes[i];
+		HamonRepointArgs rp;
+		HamonTarget t;
+		char	   *err;
+
+		/*
+		 * A node never reached (role unknown: a wrong CA, host name or
+		 * password from the start) may well be a standby of the old primary:
+		 * it is reported as not repointed rather than skipped silently.
+		 */
+		if (i == target || i == cv.primary || n->sysid_mismatch ||
+			(n->role != HAMON_ROLE_STANDBY && n->role != HAMON_ROLE_UNKNOWN))
+			continue;
+		if (n->health != HAMON_HEALTH_UP)
+		{
+			HamonCatalogWriteEvent(r->cluster_name, n->node_name, "repoint_failed",
+								   psprintf("not reachable: repoint it to \"%s\" by hand",
+											r->node_name));
+			hamon_set_repointed(n->node_id, false);
+			continue;
+		}
+		hamon_target_of(r, n, &t);
+		rp.target = &t;
+		rp.new_primary_conninfo = new_t.conninfo;
+		rp.masked = NULL;
+		if (HamonTry(HamonStepRepoint, &rp, &err))
+		{
+			HamonCatalogWriteEvent(r->cluster_name, n->node_name, "repointed",
+								   psprintf("primary_conninfo now %s", rp.masked));
+			hamon_set_repointed(n->node_id, true);
+			appendStringInfo(&summary, "; repointed \"%s\"", n->node_name);
+		}
+		else
+		{
+			HamonCatalogWriteEvent(r->cluster_name, n->node_name, "repoint_failed", err);
+			hamon_set_repointed(n->node_id, false);
+			appendStringInfo(&summary, "; could not repoint \"%s\"", n->node_name);
+		}
+	}
+
+	if (r->kind == HAMON_ACT_SWITCHOVER && cv.primary >= 0)
+	{
+		hamon_set_fenced(cv.nodes[cv.primary].node_id, true);
+		HamonCatalogWriteEvent(r->cluster_name, cv.nodes[cv.primary].node_name,
+							   "fenced",
+							   psprintf("old primary left read-only after the switchover to \"%s\"; %s",
+										r->node_name,
+										hamon_rejoin_steps(&cv.nodes[cv.primary],
+														   &cv.nodes[target])));
+	}
+	hamon_set_state(r, "done", summary.data, NULL, -1);
+	/* the probe workers reload the new primary once this commits */
+	HamonRegistryChanged();
+}
+
+/* a manual request, from the slot, written as an action row */
+static void
+hamon_insert_request_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	HamonActionSlot *s = &HamonShmem->actions[action_slot];
+	Oid			types8[8] = {TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID,
+	BOOLOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(s->cluster_name);
+	values[1] = CStringGetTextDatum(HamonActionKindName((HamonActionKind) s->kind));
+	values[2] = Int32GetDatum(s->node_id);
+	values[3] = CStringGetTextDatum(s->node_name);
+	values[4] = Int32GetDatum(s->old_primary_id);
+	values[5] = BoolGetDatum(s->force);
+	values[6] = CStringGetTextDatum(s->requested_by);
+	values[7] = CStringGetTextDatum(s->reason);
+	if (SPI_execute_with_args("INSERT INTO hamonitor.action (cluster_name, kind,"
+							  " node_id, node_name, old_primary_id, force,"
+							  " requested_by, reason)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+							  " ON CONFLICT (cluster_name) WHERE state IN"
+							  " ('planned', 'running', 'promote_sent', 'promoted')"
+							  " DO NOTHING RETURNING action_id",
+							  8, types8, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not record the request");
+	if (SPI_processed == 1)
+	{
+		r->action_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1,
+												   &isnull));
+		return;
+	}
+
+	/* another action is open on the cluster: the request is refused, on record */
+	if (SPI_execute_with_args("INSERT INTO hamonitor.action (cluster_name, kind,"
+							  " node_id, node_name, old_primary_id, force,"
+							  " requested_by, reason, state, finished_at,"
+							  " error_sqlstate, outcome)"
+							  " SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'failed',"
+							  "  clock_timestamp(), '55006',"
+							  "  format('cluster %s has action %s (%s, %s) in progress: nothing done',"
+							  "   $1, o.action_id, o.kind, o.state)"
+							  " FROM hamonitor.action o WHERE o.cluster_name = $1"
+							  " AND o.state IN ('planned', 'running', 'promote_sent', 'promoted')"
+							  " RETURNING action_id",
+							  8, types8, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "could not record the refused request");
+	r->action_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1,
+											   &isnull));
+}
+
+/* runs the action r->action_id from wherever its row says it stands */
+static void
+hamon_run_action(HamonActionRow *r)
+{
+	for (;;)
+	{
+		if (!HamonRunInTransaction(hamon_load_row_txn, r, "read an action"))
+			return;
+
+		if (strcmp(r->state, "planned") == 0)
+		{
+			if (!HamonRunInTransaction(hamon_claim_txn, r, "start an action") ||
+				!r->ok)
+				return;
+			continue;
+		}
+		if (strcmp(r->state, "running") == 0)
+		{
+			if (r->kind == HAMON_ACT_FENCE || r->kind == HAMON_ACT_UNFENCE)
+			{
+				(void) HamonRunInTransaction(hamon_fence_txn, r, "fence a node");
+				return;
+			}
+			if (r->kind == HAMON_ACT_SWITCHOVER &&
+				(!HamonRunInTransaction(hamon_switchover_prepare_txn, r,
+										"prepare a switchover") || !r->ok))
+				return;
+			if (!HamonRunInTransaction(hamon_promote_sent_txn, r,
+									   "record a promotion request"))
+				return;
+			continue;
+		}
+		if (strcmp(r->state, "promote_sent") == 0)
+		{
+			if (!HamonRunInTransaction(hamon_promote_txn, r, "promote a node") ||
+				r->stalled || strcmp(r->state, "promoted") != 0)
+				return;
+			continue;
+		}
+		if (strcmp(r->state, "promoted") == 0)
+		{
+			(void) HamonRunInTransaction(hamon_finish_txn, r,
+										 "repoint the standbys");
+			return;
+		}
+		/* done, failed, abandoned: nothing left */
+		return;
+	}
+}
+
+/*
+ * HamonActionWorkerMain
+ *		Entry point of an action worker; main_arg is its slot.  Runs one
+ *		action, from its row (or, for a manual request, writes the row
+ *		first), and exits.
+ */
+void
+HamonActionWorkerMain(Datum main_arg)
+{
+	HamonActionRow row;
+	HamonActionSlot *s;
+
+	action_slot = DatumGetInt32(main_arg);
+	s = &HamonShmem->actions[action_slot];
+	before_shmem_exit(hamon_action_exit, (Datum) 0);
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	SpinLockAcquire(&HamonShmem->mutex);
+	s->pid = MyProcPid;
+	SpinLockRelease(&HamonShmem->mutex);
+
+	BackgroundWorkerInitializeConnection(hamon_database, NULL, 0);
+	pgstat_report_appname("pg_hamonitor action");
+	action_cxt = AllocSetContextCreate(TopMemoryContext, "pg_hamonitor action",
+									   ALLOCSET_DEFAULT_SIZES);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
+					PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", HAMON_ACTION_LOCK_TIMEOUT, PGC_SUSET,
+					PGC_S_OVERRIDE);
+
+	memset(&row, 0, sizeof(row));
+	row.action_id = s->action_id;
+	if (row.action_id == 0)
+	{
+		bool		ok = HamonRunInTransaction(hamon_insert_request_txn, &row,
+											   "record a request");
+
+		SpinLockAcquire(&HamonShmem->mutex);
+		s->action_id = ok ? row.action_id : 0;
+		s->result_action_id = s->action_id;
+		s->request_done = ok;
+		SpinLockRelease(&HamonShmem->mutex);
+		if (!ok)
+			proc_exit(1);
+	}
+	hamon_run_action(&row);
+	proc_exit(0);
+}
