@@ -35,7 +35,12 @@ INSERT INTO hamonitor.action (cluster_name, kind, node_name, requested_by)
      VALUES ('other', 'fence', 'x', 'test');
 INSERT INTO hamonitor.action (cluster_name, kind, node_name, requested_by, state)
      VALUES ('m', 'fence', 'x', 'test', 'done');
--- an open action is closed by a human, on record
+-- an open action is closed by a human, on record; not one under way
+UPDATE hamonitor.action SET state = 'running' WHERE cluster_name = 'm' AND state = 'planned';
+SELECT pg_temp.try($$SELECT hamonitor.abandon_action('m')$$);
+UPDATE hamonitor.action SET state = 'promote_sent' WHERE cluster_name = 'm' AND state = 'running';
+SELECT pg_temp.try($$SELECT hamonitor.abandon_action('m')$$);
+UPDATE hamonitor.action SET stalled = true WHERE cluster_name = 'm' AND state = 'promote_sent';
 SELECT hamonitor.abandon_action('m') > 0 AS abandoned;
 SELECT kind, state, outcome ~ '^abandoned by ' AS by_whom
   FROM hamonitor.actions WHERE cluster_name = 'm' ORDER BY action_id;

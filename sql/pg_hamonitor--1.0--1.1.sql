@@ -365,9 +365,11 @@ SELECT action_id, cluster_name, kind, node_name, requested_by, state,
 GRANT SELECT ON hamonitor.actions TO pg_monitor;
 
 -- A promotion that was requested and never finished blocks automatic
--- promotion in its cluster until a human has looked: this closes it.  Only
--- once the candidate is known not to be promoting (stopped, or restarted
--- as a standby) should a DBA call it.
+-- promotion in its cluster until a human has looked: this closes it (or an
+-- action still planned).  Only once the candidate is known not to be
+-- promoting (stopped, or restarted as a standby) should a DBA call it.  An
+-- action under way is not abandoned: its worker holds the row while it
+-- acts, and a switchover cut short would leave its old primary fenced.
 CREATE FUNCTION hamonitor.abandon_action(cluster_name text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -383,9 +385,18 @@ BEGIN
            outcome = coalesce(outcome || '; ', '')
                      || format('abandoned by %s', current_user)
      WHERE x.cluster_name = abandon_action.cluster_name
-       AND x.state IN ('planned', 'running', 'promote_sent', 'promoted')
+       AND (x.state = 'planned' OR (x.state = 'promote_sent' AND x.stalled))
     RETURNING x.action_id, x.kind, x.node_name, x.state INTO a;
     IF NOT FOUND THEN
+        SELECT x.action_id, x.state INTO a FROM hamonitor.action x
+         WHERE x.cluster_name = abandon_action.cluster_name
+           AND x.state IN ('planned', 'running', 'promote_sent', 'promoted');
+        IF FOUND THEN
+            RAISE EXCEPTION 'action % on cluster "%" is %, not stalled: it is not abandoned',
+                            a.action_id, abandon_action.cluster_name, a.state
+                USING ERRCODE = 'object_in_use',
+                      HINT = 'Only a planned action, or a promotion stalled after promote_timeout, can be abandoned; a running one ends by itself.';
+        END IF;
         RAISE EXCEPTION 'cluster "%" has no action in progress',
                         abandon_action.cluster_name
             USING ERRCODE = 'object_not_in_prerequisite_state';

@@ -3,12 +3,13 @@
  * action.c
  *		What the witness does to peers, over SQL: promote, repoint, fence.
  *
- * Every action opens its own short connection (the probe session stays
- * dedicated to probing), waits only on the latch with a deadline, and
- * re-raises a peer's error with the peer's SQLSTATE.  Each one checks its
- * precondition on the peer itself before acting (promote only a node that
- * is in recovery, for instance), so even two witnesses acting at once
- * cannot promote a node twice.
+ * Each step runs on its own short connection (HamonWithPeer: the probe
+ * session stays dedicated to probing), waits only on the latch with a
+ * deadline, and re-raises a peer's error with the peer's SQLSTATE.  Steps
+ * check what they can on the peer itself (an unfence refuses a node out of
+ * recovery; a promotion takes a node already out of recovery as promoted),
+ * but a peer cannot tell two requesters apart: that one action at a time
+ * runs per cluster is the action engine's rule (engine.c), not the peer's.
  *
  * None of this needs anything installed on the peers: pg_promote(),
  * ALTER SYSTEM, pg_reload_conf() and pg_terminate_backend() are core
@@ -187,13 +188,17 @@ hamon_promote_on(PGconn *conn, const HamonTarget *t, void *arg)
 
 	if (s->send)
 	{
-		if (!hamon_read_position(conn, t, NULL, NULL))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("node \"%s\" is not in recovery", t->node_name)));
+		bool		in_recovery = hamon_read_position(conn, t, NULL, NULL);
 
-		/* from here on the request may have reached the node */
+		/*
+		 * From here on the request may have reached the node.  One already
+		 * out of recovery was promoted by someone else, or by this request
+		 * sent before a restart: promoted all the same, never "nothing
+		 * requested", which would let the caller undo what it makes final.
+		 */
 		*s->requested = true;
+		if (!in_recovery)
+			goto wait;
 		res = HamonExec(conn, t->node_name,
 						"SELECT pg_catalog.pg_promote(false)",
 						0, NULL, HAMON_ACTION_TIMEOUT_MS);
@@ -208,6 +213,7 @@ hamon_promote_on(PGconn *conn, const HamonTarget *t, void *arg)
 		PQclear(res);
 	}
 
+wait:
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   s->timeout_ms);
 	for (;;)
@@ -241,13 +247,14 @@ hamon_promote_on(PGconn *conn, const HamonTarget *t, void *arg)
  * HamonActionPromote
  *		Promotes a standby (send) or only waits for a promotion requested
  *		earlier (!send), until it has left recovery, at most timeout_ms (see
- *		hamon_promote_on); returns its new timeline and position.  ERROR
- *		(55000) if the node is not in recovery when the request is to be
- *		sent (already promoted by someone else), or if the promotion does
- *		not finish in time.  *requested is set once the request may have
- *		reached the node, before any ERROR after that point: a request
- *		that was sent cannot be withdrawn, and the caller must not choose
- *		another candidate while it may still complete.
+ *		hamon_promote_on); returns its new timeline and position.  A node
+ *		already out of recovery (promoted by someone else, or by this
+ *		request sent before a restart) is taken as promoted, never as "not
+ *		requested".  ERROR (55000) if the promotion does not finish in time.
+ *		*requested is set once the node was reached, before any ERROR after
+ *		that point: a request that may have been sent cannot be withdrawn,
+ *		and the caller must not choose another candidate, nor undo what the
+ *		promotion makes final, while it may still complete.
  */
 void
 HamonActionPromote(const HamonTarget *t, bool send, int timeout_ms,
@@ -390,6 +397,12 @@ HamonActionFence(const HamonTarget *t, int keep_pid)
 static void
 hamon_unfence_on(PGconn *conn, const HamonTarget *t, void *arg)
 {
+	/* a node back as a primary (wrongly restarted) stays fenced */
+	if (!hamon_read_position(conn, t, NULL, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" is not in recovery: its fence is not lifted",
+						t->node_name)));
 	hamon_action_exec(conn, t,
 					  "ALTER SYSTEM RESET default_transaction_read_only",
 					  0, NULL);
@@ -408,6 +421,7 @@ typedef struct HamonReplayStep
 {
 	XLogRecPtr	lsn;
 	int			timeout_ms;
+	bool		left_recovery;	/* out: the node was seen out of recovery */
 } HamonReplayStep;
 
 static void
@@ -422,10 +436,13 @@ hamon_wait_replay_on(PGconn *conn, const HamonTarget *t, void *arg)
 		XLogRecPtr	replayed;
 
 		if (!hamon_read_position(conn, t, NULL, &replayed))
+		{
+			s->left_recovery = true;
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("node \"%s\" left recovery while it was awaited",
 							t->node_name)));
+		}
 		if (replayed >= s->lsn)
 			break;
 		if (GetCurrentTimestamp() >= deadline)
@@ -446,11 +463,21 @@ hamon_wait_replay_on(PGconn *conn, const HamonTarget *t, void *arg)
  *		timeout_ms; ERROR (55000) if it does not get there in time.
  */
 void
-HamonActionWaitReplay(const HamonTarget *t, XLogRecPtr lsn, int timeout_ms)
+HamonActionWaitReplay(const HamonTarget *t, XLogRecPtr lsn, int timeout_ms,
+					  bool *left_recovery)
 {
-	HamonReplayStep s = {lsn, timeout_ms};
+	HamonReplayStep s = {lsn, timeout_ms, false};
 
-	HamonWithPeer(t, hamon_wait_replay_on, &s);
+	PG_TRY();
+	{
+		HamonWithPeer(t, hamon_wait_replay_on, &s);
+	}
+	PG_FINALLY();
+	{
+		if (left_recovery)
+			*left_recovery = s.left_recovery;
+	}
+	PG_END_TRY();
 }
 
 /* ---------------------------------------------------------------------
@@ -493,5 +520,5 @@ HamonStepWaitReplay(void *arg)
 {
 	HamonReplayArgs *w = (HamonReplayArgs *) arg;
 
-	HamonActionWaitReplay(w->target, w->lsn, w->timeout_ms);
+	HamonActionWaitReplay(w->target, w->lsn, w->timeout_ms, &w->left_recovery);
 }

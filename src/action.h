@@ -39,7 +39,7 @@ extern char *HamonActionRepoint(const HamonTarget *t,
 extern XLogRecPtr HamonActionFence(const HamonTarget *t, int keep_pid);
 extern void HamonActionUnfence(const HamonTarget *t);
 extern void HamonActionWaitReplay(const HamonTarget *t, XLogRecPtr lsn,
-								  int timeout_ms);
+								  int timeout_ms, bool *left_recovery);
 
 /*
  * The same actions as steps for HamonTry (fn(void *arg)): a failure is an
@@ -74,6 +74,7 @@ typedef struct HamonReplayArgs
 	const HamonTarget *target;
 	XLogRecPtr	lsn;
 	int			timeout_ms;
+	bool		left_recovery;	/* out: the target was seen promoted */
 } HamonReplayArgs;
 
 extern void HamonStepPromote(void *arg);

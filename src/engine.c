@@ -31,7 +31,8 @@
  *	   or cancel;
  *	 - one open action per cluster (a partial unique index): a second
  *	   decision waits until the first is closed;
- *	 - each step is committed before the next touches a peer.  'promote_sent'
+ *	 - each phase is committed before the next one touches a peer (within
+ *	   a phase, the catalog writes come after its peer steps).  'promote_sent'
  *	   is committed before pg_promote() is sent, so a witness that restarts
  *	   mid-action knows that the candidate may be promoting: it then only
  *	   waits for that candidate (a requested promotion cannot be withdrawn)
@@ -138,7 +139,11 @@ hamon_claim_slot(int64 action_id, const HamonActionRequest *req)
 {
 	int			found = -1;
 	int			i;
+	char		user[NAMEDATALEN] = "";
 
+	/* a catalog lookup, which may fail: never under the spinlock */
+	if (req)
+		strlcpy(user, GetUserNameFromId(GetUserId(), false), sizeof(user));
 	SpinLockAcquire(&HamonShmem->mutex);
 	for (i = 0; i < HAMON_MAX_ACTIONS; i++)
 	{
@@ -168,8 +173,7 @@ hamon_claim_slot(int64 action_id, const HamonActionRequest *req)
 			s->force = req->force;
 			strlcpy(s->cluster_name, req->cluster_name, sizeof(s->cluster_name));
 			strlcpy(s->node_name, req->node_name, sizeof(s->node_name));
-			strlcpy(s->requested_by, GetUserNameFromId(GetUserId(), false),
-					sizeof(s->requested_by));
+			strlcpy(s->requested_by, user, sizeof(s->requested_by));
 			strlcpy(s->reason, req->reason, sizeof(s->reason));
 		}
 	}
@@ -193,6 +197,8 @@ static bool
 hamon_launch(int slot, BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker w;
+	MemoryContext oldcxt;
+	bool		ok;
 
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -204,12 +210,41 @@ hamon_launch(int slot, BackgroundWorkerHandle **handle)
 	snprintf(w.bgw_type, BGW_MAXLEN, "pg_hamonitor action");
 	w.bgw_main_arg = Int32GetDatum(slot);
 	w.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&w, handle))
+	/* the handle outlives the caller's memory context */
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&w, handle);
+	MemoryContextSwitchTo(oldcxt);
+	if (!ok)
 	{
+		*handle = NULL;
 		hamon_free_slot(slot);
-		return false;
 	}
-	return true;
+	return ok;
+}
+
+/*
+ * A worker the postmaster reports stopped whose slot still names the
+ * action never ran (a fork that failed: the postmaster forgets a worker
+ * that cannot be restarted) or never got to its exit hook: the slot is
+ * freed, so that the action can be launched again.
+ */
+static void
+hamon_reap_slot(BackgroundWorkerHandle *handle, int64 action_id)
+{
+	pid_t		pid;
+	int			i;
+
+	if (handle == NULL || GetBackgroundWorkerPid(handle, &pid) != BGWH_STOPPED)
+		return;
+	SpinLockAcquire(&HamonShmem->mutex);
+	for (i = 0; i < HAMON_MAX_ACTIONS; i++)
+	{
+		HamonActionSlot *s = &HamonShmem->actions[i];
+
+		if (s->in_use && s->action_id == action_id && s->pid == 0)
+			memset(s, 0, sizeof(HamonActionSlot));
+	}
+	SpinLockRelease(&HamonShmem->mutex);
 }
 
 /* ---------------------------------------------------------------------
@@ -220,11 +255,11 @@ hamon_launch(int slot, BackgroundWorkerHandle **handle)
  * HamonEngineEnqueue
  *		Writes a planned action as an open row of hamonitor.action, unless
  *		its cluster has one already (then the decision waits: nothing is
- *		written).  Runs inside the transaction that records the decision.
+ *		written, and false is returned).  Runs inside the transaction that records the decision.
  *		On success the cluster remembers the action, to launch it once that
  *		transaction has committed (HamonEngineLaunchPlanned).
  */
-void
+bool
 HamonEngineEnqueue(HamonPlannedAction *a)
 {
 	Oid			types[7] = {TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID,
@@ -235,7 +270,10 @@ HamonEngineEnqueue(HamonPlannedAction *a)
 	bool		isnull;
 
 	if (a->cluster->action_id != 0)
-		return;
+		return false;
+	/* the decision and its action must outlive a witness crash */
+	if (SPI_execute("SET LOCAL synchronous_commit = on", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not set synchronous_commit");
 	/* the fence spares the witness's own probe session (by pid) */
 	if (a->node->conn != NULL &&
 		(a->node->conn_state == HAMON_CONN_IDLE ||
@@ -263,7 +301,7 @@ HamonEngineEnqueue(HamonPlannedAction *a)
 		elog(ERROR, "could not record the action on cluster \"%s\"",
 			 a->cluster->name);
 	if (SPI_processed == 0)
-		return;
+		return false;
 	a->cluster->action_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 														SPI_tuptable->tupdesc,
 														1, &isnull));
@@ -273,6 +311,7 @@ HamonEngineEnqueue(HamonPlannedAction *a)
 	a->cluster->action_node_id = a->node->node_id;
 	a->cluster->action_launches = 0;
 	a->cluster->action_retry_at = 0;
+	return true;
 }
 
 /* starts the action of the cluster, with the relaunch backoff */
@@ -290,7 +329,13 @@ hamon_launch_cluster_action(HamonCluster *cluster, TimestampTz now)
 				  HAMON_RELAUNCH_MAX_MS);
 	cluster->action_launches++;
 	cluster->action_retry_at = TimestampTzPlusMilliseconds(now, backoff);
-	if (slot < 0 || !hamon_launch(slot, &handle))
+	if (slot >= 0 && hamon_launch(slot, &handle))
+	{
+		if (cluster->action_handle)
+			pfree(cluster->action_handle);
+		cluster->action_handle = handle;
+	}
+	else
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("pg_hamonitor could not start a worker for action " INT64_FORMAT " on cluster \"%s\"; trying again in %d ms",
@@ -428,6 +473,7 @@ HamonEngineTick(List *clusters, TimestampTz now)
 
 		if (cluster->action_id == 0)
 			continue;
+		hamon_reap_slot(cluster->action_handle, cluster->action_id);
 		running = HamonEngineRunning(cluster->action_id);
 		if (cluster->action_running && !running)
 			stopped = true;
@@ -457,15 +503,30 @@ HamonEngineTick(List *clusters, TimestampTz now)
  * now if the worker has exited, else by the worker when it does.
  */
 static void
-hamon_requester_done(int slot)
+hamon_requester_done(int slot, BackgroundWorkerHandle *handle)
 {
 	HamonActionSlot *s = &HamonShmem->actions[slot];
+	pid_t		pid;
+	bool		never_ran;
 
+	/* a worker that never started frees nothing itself */
+	never_ran = handle != NULL &&
+		GetBackgroundWorkerPid(handle, &pid) == BGWH_STOPPED;
 	SpinLockAcquire(&HamonShmem->mutex);
 	s->requester_waiting = false;
-	if (s->worker_exited)
+	if (s->worker_exited || (never_ran && s->pid == 0))
 		memset(s, 0, sizeof(HamonActionSlot));
 	SpinLockRelease(&HamonShmem->mutex);
+}
+
+/*
+ * The same on an ERROR or FATAL of the requester (PG_ENSURE_ERROR_CLEANUP:
+ * it also runs at process exit, where PG_FINALLY would not).
+ */
+static void
+hamon_requester_cleanup(int code, Datum arg)
+{
+	hamon_requester_done(DatumGetInt32(arg), NULL);
 }
 
 /*
@@ -503,7 +564,7 @@ HamonEngineRequest(const HamonActionRequest *req)
 						HamonActionKindName(req->kind), req->node_name),
 				 errhint("Raise max_worker_processes: each action in flight takes a background worker, at most %d at once.",
 						 HAMON_MAX_ACTIONS)));
-	PG_TRY();
+	PG_ENSURE_ERROR_CLEANUP(hamon_requester_cleanup, Int32GetDatum(slot));
 	{
 		status = WaitForBackgroundWorkerStartup(handle, &pid);
 		if (status != BGWH_STARTED && status != BGWH_STOPPED)
@@ -541,11 +602,8 @@ HamonEngineRequest(const HamonActionRequest *req)
 		/* then its end; a cancel here leaves the action running */
 		(void) WaitForBackgroundWorkerShutdown(handle);
 	}
-	PG_FINALLY();
-	{
-		hamon_requester_done(slot);
-	}
-	PG_END_TRY();
+	PG_END_ENSURE_ERROR_CLEANUP(hamon_requester_cleanup, Int32GetDatum(slot));
+	hamon_requester_done(slot, handle);
 
 	/* not read-only: a new snapshot, which sees what the worker committed */
 	values[0] = Int64GetDatum(action_id);

@@ -20,8 +20,8 @@ typedef enum HamonActionKind
 {
 	HAMON_ACT_FENCE,
 	HAMON_ACT_UNFENCE,
-	HAMON_ACT_FAILOVER,			/* automatic */
-	HAMON_ACT_PROMOTE,			/* manual promote() and failover() */
+	HAMON_ACT_FAILOVER,			/* automatic, and manual failover() */
+	HAMON_ACT_PROMOTE,			/* manual promote() */
 	HAMON_ACT_SWITCHOVER
 } HamonActionKind;
 
@@ -50,7 +50,7 @@ extern const char *HamonActionKindName(HamonActionKind kind);
 extern HamonActionKind HamonActionKindFromName(const char *name);
 
 /* the probe worker */
-extern void HamonEngineEnqueue(HamonPlannedAction *action);
+extern bool HamonEngineEnqueue(HamonPlannedAction *action);
 extern void HamonEngineLaunchPlanned(List *actions);
 extern bool HamonEngineRefresh(List *clusters);
 extern bool HamonEngineTick(List *clusters, TimestampTz now);

@@ -240,15 +240,19 @@ HamonReviewCluster(HamonCluster *cluster, List *nodes, TimestampTz now,
 		else
 			node->split_brain = false;
 
-		/* a fenced node back as a standby has been rejoined */
+		/*
+		 * A fenced node back as a standby has been rejoined: its fence is
+		 * lifted by an action, which records it (and clears the flag) once
+		 * done; until then it is planned again every HAMON_FENCE_RETRY_MS.
+		 */
 		if (node->fenced && node->health == HAMON_HEALTH_UP &&
-			node->role == HAMON_ROLE_STANDBY)
+			node->role == HAMON_ROLE_STANDBY && cluster->action_id == 0 &&
+			(node->fence_tried_at == 0 ||
+			 now - node->fence_tried_at >= HAMON_FENCE_RETRY_MS * INT64CONST(1000)))
 		{
-			node->fenced = false;
-			node->flags_dirty = true;
-			HamonAddEvent(events, node, "unfenced",
-						  pstrdup("back as a standby: fence lifted"));
-			hamon_plan(actions, HAMON_ACT_UNFENCE, cluster, node, NULL);
+			node->fence_tried_at = now;
+			hamon_plan(actions, HAMON_ACT_UNFENCE, cluster, node,
+					   pstrdup("back as a standby: fence lifted"));
 		}
 
 		/* a repointed standby: following yet? */

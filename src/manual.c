@@ -3,14 +3,14 @@
  * manual.c
  *		SQL functions a DBA calls to change a cluster's primary.
  *
- * hamonitor.promote(), hamonitor.failover() and hamonitor.switchover() run
- * in the caller's backend.  Each first locks the cluster's row, the lock
- * the worker takes before it promotes, then reads the cluster's state as
- * the worker last wrote it, checks it, and acts through the same code the
- * worker uses (failover.c).  Checks that fail are ERRORs with SQLSTATE
- * 55000 (object not in prerequisite state) and say why; once a node has
- * been promoted the function no longer fails: what could not be done after
- * (a standby not repointed) is in the result and the events.
+ * hamonitor.promote(), hamonitor.failover() and hamonitor.switchover() read
+ * the cluster's state as the worker last wrote it (no lock: see
+ * hamon_open_cluster), check it, and refuse at once with an ERROR that says
+ * why (55000, object not in prerequisite state).  What passes is handed to
+ * the action engine (engine.c), whose worker writes it as an action and
+ * runs it; the function waits and returns the action's summary, or raises
+ * its failure with its SQLSTATE.  The action does not depend on the
+ * caller: cancelled or rolled back, it goes on, on record.
  *
  * hamonitor.simulate_failover() is the test-only door to decide.c: it runs
  * the decision on a cluster described in its arguments, at a given time.

@@ -122,6 +122,7 @@ typedef struct HamonCluster
 	int			action_node_id;
 	int			action_launches;	/* by this worker, for the backoff */
 	bool		action_running; /* its worker was running at the last look */
+	struct BackgroundWorkerHandle *action_handle;	/* of its last launch */
 	TimestampTz action_retry_at;
 } HamonCluster;
 

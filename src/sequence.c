@@ -59,6 +59,8 @@
 
 /* an action worker waits at most this long for a lock */
 #define HAMON_ACTION_LOCK_TIMEOUT "10s"
+/* a planned action not started within this long is stale: decide again */
+#define HAMON_ACTION_MAX_AGE_MS 30000
 
 /* one row of hamonitor.action, as the action worker reads it */
 typedef struct HamonActionRow
@@ -75,6 +77,8 @@ typedef struct HamonActionRow
 	char	   *reason;
 	char		state[16];
 	bool		stalled;
+	bool		manual;			/* requested by a SQL function's caller */
+	TimestampTz planned_at;
 	TimestampTz promote_sent_at;
 	/* this run's own: it sent the promotion request itself */
 	bool		sent_here;
@@ -129,7 +133,7 @@ hamon_load_row_txn(void *arg)
 	values[0] = Int64GetDatum(r->action_id);
 	if (SPI_execute_with_args("SELECT cluster_name, kind, node_id, node_name,"
 							  " old_primary_id, keep_pid, force, requested_by,"
-							  " reason, state, stalled, promote_sent_at"
+							  " reason, state, stalled, promote_sent_at, planned_at"
 							  " FROM hamonitor.action WHERE action_id = $1",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
@@ -155,20 +159,24 @@ hamon_load_row_txn(void *arg)
 	r->stalled = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 	d = SPI_getbinval(tup, desc, 12, &isnull);
 	r->promote_sent_at = isnull ? 0 : DatumGetTimestampTz(d);
+	r->planned_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull));
+	r->manual = (strcmp(r->requested_by, "pg_hamonitor") != 0);
 	MemoryContextSwitchTo(old);
 }
 
 /*
- * Moves the row to state (and outcome, SQLSTATE, stalled when given), in
- * the current transaction; r follows.
+ * Moves the row from the state r holds to state (and outcome, SQLSTATE,
+ * stalled when given), in the current transaction; r follows.  ERROR if
+ * the row is no longer in r's state (a human abandoned it meanwhile): the
+ * transaction rolls back and the worker stops.
  */
 static void
 hamon_set_state(HamonActionRow *r, const char *state, const char *outcome,
 				const char *sqlstate, int stalled)
 {
-	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = "      ";
 
 	values[0] = Int64GetDatum(r->action_id);
 	values[1] = CStringGetTextDatum(state);
@@ -181,6 +189,7 @@ hamon_set_state(HamonActionRow *r, const char *state, const char *outcome,
 	else
 		nulls[3] = 'n';
 	values[4] = Int32GetDatum(stalled);
+	values[5] = CStringGetTextDatum(r->state);
 	if (SPI_execute_with_args("UPDATE hamonitor.action SET state = $2,"
 							  " outcome = coalesce($3, outcome),"
 							  " error_sqlstate = coalesce($4, error_sqlstate),"
@@ -192,9 +201,15 @@ hamon_set_state(HamonActionRow *r, const char *state, const char *outcome,
 							  "   ELSE promote_sent_at END,"
 							  " finished_at = CASE WHEN $2 IN ('done', 'failed')"
 							  "   THEN clock_timestamp() END"
-							  " WHERE action_id = $1",
-							  5, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+							  " WHERE action_id = $1 AND state = $6",
+							  6, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update action " INT64_FORMAT, r->action_id);
+	/* someone else moved it on (a human abandoned it): stop here */
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("action " INT64_FORMAT " is no longer %s", r->action_id,
+						r->state)));
 	strlcpy(r->state, state, sizeof(r->state));
 }
 
@@ -238,6 +253,64 @@ hamon_target_of(const HamonActionRow *r, const HamonNodeView *n,
 }
 
 /*
+ * Why a planned action may no longer start, or NULL: the decision must
+ * still be current when it is acted on, however long the worker took to
+ * start (no background worker free, a relaunch after a restart).
+ */
+static char *
+hamon_stale_reason(HamonActionRow *r, int primary_id)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+	bool		target_exists;
+	bool		old_primary_up;
+	bool		isnull;
+
+	if (GetCurrentTimestamp() - r->planned_at >
+		HAMON_ACTION_MAX_AGE_MS * INT64CONST(1000))
+		return psprintf("it was planned more than %d s ago",
+						HAMON_ACTION_MAX_AGE_MS / 1000);
+	values[0] = Int32GetDatum(r->node_id);
+	values[1] = Int32GetDatum(r->old_primary_id);
+	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM hamonitor.node WHERE node_id = $1),"
+							  " EXISTS (SELECT 1 FROM hamonitor.node_state"
+							  "  WHERE node_id = $2 AND health = 'up' AND role = 'primary'"
+							  "  AND NOT fenced)",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not check action " INT64_FORMAT, r->action_id);
+	target_exists = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1,
+											   &isnull));
+	old_primary_up = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 2,
+												&isnull));
+	if (!target_exists)
+		return pstrdup("the node is no longer registered");
+	switch (r->kind)
+	{
+		case HAMON_ACT_FAILOVER:
+		case HAMON_ACT_PROMOTE:
+			if (primary_id != r->old_primary_id)
+				return pstrdup("the cluster's primary changed since");
+			/* a manual promote(force) was told the primary is not up */
+			if (r->kind == HAMON_ACT_FAILOVER && old_primary_up && !r->manual)
+				return pstrdup("the primary is up again");
+			break;
+		case HAMON_ACT_SWITCHOVER:
+			if (primary_id != r->old_primary_id)
+				return pstrdup("the cluster's primary changed since");
+			break;
+		case HAMON_ACT_FENCE:
+			if (r->node_id == primary_id)
+				return pstrdup("the node is the cluster's primary now");
+			break;
+		case HAMON_ACT_UNFENCE:
+			break;
+	}
+	return NULL;
+}
+
+/*
  * Phase "planned" of every kind, in one transaction: the decision is
  * still current (the cluster's primary is the one it was planned against;
  * the cluster row is locked for that check, as every writer of it does),
@@ -250,16 +323,18 @@ hamon_claim_txn(void *arg)
 	int			primary_id;
 	int			timeline;
 
+	char	   *stale;
+
 	r->ok = false;
 	if (!HamonCatalogLockCluster(r->cluster_name, false, &primary_id, &timeline))
 		return;
-	if ((r->kind == HAMON_ACT_FAILOVER || r->kind == HAMON_ACT_PROMOTE ||
-		 r->kind == HAMON_ACT_SWITCHOVER) &&
-		primary_id != r->old_primary_id)
+	stale = hamon_stale_reason(r, primary_id);
+	if (stale)
 	{
 		hamon_fail(r, "action_stale", "55000",
-				   psprintf("the primary of cluster \"%s\" changed since the %s was decided: nothing done",
-							r->cluster_name, HamonActionKindName(r->kind)));
+				   psprintf("%s %s of node \"%s\" not started: %s",
+							r->manual ? "requested" : "decided",
+							HamonActionKindName(r->kind), r->node_name, stale));
 		return;
 	}
 	if (r->kind != HAMON_ACT_FENCE && r->kind != HAMON_ACT_UNFENCE)
@@ -268,6 +343,21 @@ hamon_claim_txn(void *arg)
 							   r->reason ? r->reason : "");
 	hamon_set_state(r, "running", NULL, NULL, -1);
 	r->ok = true;
+}
+
+/* records on node_id whether the witness holds it fenced */
+static void
+hamon_set_fenced(int node_id, bool fenced)
+{
+	Oid			types[2] = {INT4OID, BOOLOID};
+	Datum		values[2];
+
+	values[0] = Int32GetDatum(node_id);
+	values[1] = BoolGetDatum(fenced);
+	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET fenced = $2"
+							  " WHERE node_id = $1", 2, types, values, NULL,
+							  false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the fence of node %d", node_id);
 }
 
 /* phase "running" of a fence or unfence: the step, its event, done */
@@ -297,8 +387,13 @@ hamon_fence_txn(void *arg)
 	{
 		ok = HamonTry(HamonStepUnfence, &t, &err);
 		if (ok)
-			HamonCatalogWriteEvent(r->cluster_name, r->node_name, "unfence_done",
-								   pstrdup("default_transaction_read_only reset"));
+		{
+			hamon_set_fenced(r->node_id, false);
+			HamonCatalogWriteEvent(r->cluster_name, r->node_name, "unfenced",
+								   r->reason ? r->reason : "fence lifted");
+			/* the probe workers take the flag from the catalog again */
+			HamonRegistryChanged();
+		}
 	}
 	if (ok)
 		hamon_set_state(r, "done", r->kind == HAMON_ACT_FENCE ? "fenced" : "unfenced",
@@ -322,20 +417,6 @@ hamon_rejoin_steps(const HamonNodeView *old, const HamonNodeView *target)
 					HamonMaskConninfo(target->conninfo), target->node_name);
 }
 
-/* records on node_id whether the witness holds it fenced */
-static void
-hamon_set_fenced(int node_id, bool fenced)
-{
-	Oid			types[2] = {INT4OID, BOOLOID};
-	Datum		values[2];
-
-	values[0] = Int32GetDatum(node_id);
-	values[1] = BoolGetDatum(fenced);
-	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET fenced = $2"
-							  " WHERE node_id = $1", 2, types, values, NULL,
-							  false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the fence of node %d", node_id);
-}
 
 /*
  * Phase "running" of a switchover: fence the old primary, let the target
@@ -375,8 +456,14 @@ hamon_switchover_prepare_txn(void *arg)
 		w.target = &t;
 		w.lsn = f.lsn;
 		w.timeout_ms = hamon_switchover_timeout;
-		if (HamonTry(HamonStepWaitReplay, &w, &err))
+		w.left_recovery = false;
+		if (HamonTry(HamonStepWaitReplay, &w, &err) || w.left_recovery)
 		{
+			/*
+			 * A target seen out of recovery was promoted (by a DBA, or by
+			 * another witness): the old primary must stay fenced, and the
+			 * promotion phase records it.
+			 */
 			r->final_lsn = f.lsn;
 			r->ok = true;
 			return;
@@ -411,6 +498,23 @@ hamon_promote_sent_txn(void *arg)
 	r->sent_here = true;
 }
 
+/* locks the action's row; false if it is no longer in state */
+static bool
+hamon_lock_row(HamonActionRow *r, const char *state)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+
+	values[0] = Int64GetDatum(r->action_id);
+	if (SPI_execute_with_args("SELECT state FROM hamonitor.action"
+							  " WHERE action_id = $1 FOR UPDATE",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not lock action " INT64_FORMAT, r->action_id);
+	return strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+				  state) == 0;
+}
+
 /*
  * Phase "promote_sent": sends the request (if this run committed
  * promote_sent itself) or only waits for it (a run resumed after a
@@ -432,6 +536,12 @@ hamon_promote_txn(void *arg)
 	int			timeout_ms = hamon_promote_timeout * 1000;
 	HamonPromoteArgs p;
 
+	/*
+	 * The row stays locked while the candidate is asked and awaited: nobody
+	 * abandons an action whose promotion is being sent.
+	 */
+	if (!hamon_lock_row(r, "promote_sent"))
+		return;
 	hamon_action_view(r, &cv, &target);
 	hamon_target_of(r, &cv.nodes[target], &t);
 	if (!r->sent_here && r->promote_sent_at != 0)
@@ -566,6 +676,8 @@ hamon_finish_txn(void *arg)
 	HamonClusterView cv;
 	HamonTarget new_t;
 	StringInfoData summary;
+	char	  **outcome;
+	bool	   *repointed;
 	int			target;
 	int			i;
 
@@ -576,10 +688,13 @@ hamon_finish_txn(void *arg)
 	/* the standbys' slots exist before they are pointed at the new primary */
 	HamonCreateManagedSlots(r->cluster_name, &new_t, r->node_id);
 
-	initStringInfo(&summary);
-	appendStringInfo(&summary, "promoted \"%s\"", r->node_name);
-	if (r->timeline > 0)
-		appendStringInfo(&summary, " (timeline %d)", r->timeline);
+	/*
+	 * The standbys first, then the catalog: a node_state row updated here
+	 * would stay locked while the next standby is talked to, and hold up
+	 * every batch of the probe worker (its lock_timeout).
+	 */
+	outcome = palloc0(sizeof(char *) * Max(cv.nnodes, 1));
+	repointed = palloc0(sizeof(bool) * Max(cv.nnodes, 1));
 	for (i = 0; i < cv.nnodes; i++)
 	{
 		const HamonNodeView *n = &cv.nodes[i];
@@ -597,29 +712,33 @@ hamon_finish_txn(void *arg)
 			continue;
 		if (n->health != HAMON_HEALTH_UP)
 		{
-			HamonCatalogWriteEvent(r->cluster_name, n->node_name, "repoint_failed",
-								   psprintf("not reachable: repoint it to \"%s\" by hand",
-											r->node_name));
-			hamon_set_repointed(n->node_id, false);
+			outcome[i] = psprintf("not reachable: repoint it to \"%s\" by hand",
+								  r->node_name);
 			continue;
 		}
 		hamon_target_of(r, n, &t);
 		rp.target = &t;
 		rp.new_primary_conninfo = new_t.conninfo;
 		rp.masked = NULL;
-		if (HamonTry(HamonStepRepoint, &rp, &err))
-		{
-			HamonCatalogWriteEvent(r->cluster_name, n->node_name, "repointed",
-								   psprintf("primary_conninfo now %s", rp.masked));
-			hamon_set_repointed(n->node_id, true);
-			appendStringInfo(&summary, "; repointed \"%s\"", n->node_name);
-		}
-		else
-		{
-			HamonCatalogWriteEvent(r->cluster_name, n->node_name, "repoint_failed", err);
-			hamon_set_repointed(n->node_id, false);
-			appendStringInfo(&summary, "; could not repoint \"%s\"", n->node_name);
-		}
+		repointed[i] = HamonTry(HamonStepRepoint, &rp, &err);
+		outcome[i] = repointed[i] ?
+			psprintf("primary_conninfo now %s", rp.masked) : err;
+	}
+
+	initStringInfo(&summary);
+	appendStringInfo(&summary, "promoted \"%s\"", r->node_name);
+	if (r->timeline > 0)
+		appendStringInfo(&summary, " (timeline %d)", r->timeline);
+	for (i = 0; i < cv.nnodes; i++)
+	{
+		if (outcome[i] == NULL)
+			continue;
+		HamonCatalogWriteEvent(r->cluster_name, cv.nodes[i].node_name,
+							   repointed[i] ? "repointed" : "repoint_failed",
+							   outcome[i]);
+		hamon_set_repointed(cv.nodes[i].node_id, repointed[i]);
+		appendStringInfo(&summary, repointed[i] ? "; repointed \"%s\"" :
+						 "; could not repoint \"%s\"", cv.nodes[i].node_name);
 	}
 
 	if (r->kind == HAMON_ACT_SWITCHOVER && cv.primary >= 0)
@@ -635,6 +754,23 @@ hamon_finish_txn(void *arg)
 	hamon_set_state(r, "done", summary.data, NULL, -1);
 	/* the probe workers reload the new primary once this commits */
 	HamonRegistryChanged();
+}
+
+/*
+ * Puts the id of the row just written in this worker's slot, before that
+ * row commits: from its commit on, a probe worker that reads the open
+ * action must find it running, or it would launch a second worker for it.
+ * (If the transaction aborts, the worker exits and its exit hook frees the
+ * slot.)
+ */
+static void
+hamon_slot_runs(int64 action_id)
+{
+	HamonActionSlot *s = &HamonShmem->actions[action_slot];
+
+	SpinLockAcquire(&HamonShmem->mutex);
+	s->action_id = action_id;
+	SpinLockRelease(&HamonShmem->mutex);
 }
 
 /* a manual request, from the slot, written as an action row */
@@ -670,6 +806,7 @@ hamon_insert_request_txn(void *arg)
 		r->action_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1,
 												   &isnull));
+		hamon_slot_runs(r->action_id);
 		return;
 	}
 
@@ -691,6 +828,18 @@ hamon_insert_request_txn(void *arg)
 	r->action_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1,
 											   &isnull));
+	hamon_slot_runs(r->action_id);
+}
+
+/* a manual action that could not start: failed, not left to a relaunch */
+static void
+hamon_fail_unstarted_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+
+	hamon_fail(r, "action_failed", "55000",
+			   psprintf("the %s of node \"%s\" could not start (see the server log): nothing done",
+						HamonActionKindName(r->kind), r->node_name));
 }
 
 /* runs the action r->action_id from wherever its row says it stands */
@@ -704,8 +853,18 @@ hamon_run_action(HamonActionRow *r)
 
 		if (strcmp(r->state, "planned") == 0)
 		{
-			if (!HamonRunInTransaction(hamon_claim_txn, r, "start an action") ||
-				!r->ok)
+			if (!HamonRunInTransaction(hamon_claim_txn, r, "start an action"))
+			{
+				/*
+				 * A caller is told now that its request did not start: it
+				 * must not start later behind its back.
+				 */
+				if (r->manual)
+					(void) HamonRunInTransaction(hamon_fail_unstarted_txn, r,
+												 "record an action not started");
+				return;
+			}
+			if (!r->ok)
 				return;
 			continue;
 		}
@@ -775,6 +934,8 @@ HamonActionWorkerMain(Datum main_arg)
 					PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", HAMON_ACTION_LOCK_TIMEOUT, PGC_SUSET,
 					PGC_S_OVERRIDE);
+	/* every phase it commits must survive a crash of the witness */
+	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 
 	memset(&row, 0, sizeof(row));
 	row.action_id = s->action_id;

@@ -158,8 +158,9 @@ HamonWorkerMain(Datum main_arg)
 
 	/*
 	 * A probe result lost in a witness crash is no loss: commits of the
-	 * probe batches need not wait for the WAL flush.  Promotions and other
-	 * actions set it back on for their own transactions.
+	 * probe batches need not wait for the WAL flush.  A batch that writes
+	 * an action sets it back on (HamonEngineEnqueue), and the action
+	 * workers commit synchronously.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
@@ -400,6 +401,7 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 			cluster->action_launches = old->action_launches;
 			cluster->action_running = old->action_running;
 			cluster->action_retry_at = old->action_retry_at;
+			cluster->action_handle = old->action_handle;
 		}
 		clusters = lappend(clusters, cluster);
 	}
@@ -584,6 +586,8 @@ hamon_flush_results(bool force)
 		 * from the state in memory).  Perhaps the extension is gone: look.
 		 */
 		hamon_keep_failed_batch(now);
+		/* an action row it wrote is not there: read what is */
+		worker.next_action_refresh = 0;
 		goto out;
 	}
 	worker.write_failing = false;
@@ -662,9 +666,18 @@ hamon_write_results(void *arg)
 
 	HamonCatalogWriteProbes(w->records, w->clusters, w->flagged, w->events,
 							worker.batch_cxt, &w->flags_written);
-	/* last: the action rows commit with the decision's events, or not at all */
+	/*
+	 * Last: the action rows commit with the decision's events, or not at
+	 * all.  Failovers first: of two actions planned for one cluster in one
+	 * batch, only the first is written (one open action per cluster), and a
+	 * fence can wait where a failover should not.
+	 */
 	foreach(lc, w->actions)
-		HamonEngineEnqueue((HamonPlannedAction *) lfirst(lc));
+		if (((HamonPlannedAction *) lfirst(lc))->kind == HAMON_ACT_FAILOVER)
+			(void) HamonEngineEnqueue((HamonPlannedAction *) lfirst(lc));
+	foreach(lc, w->actions)
+		if (((HamonPlannedAction *) lfirst(lc))->kind != HAMON_ACT_FAILOVER)
+			(void) HamonEngineEnqueue((HamonPlannedAction *) lfirst(lc));
 }
 
 /*
