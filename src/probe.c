@@ -101,8 +101,7 @@ static const char *const probe_query =
 static const char *const check_query =
 "SELECT pg_catalog.string_agg(v.g, E'\\n' ORDER BY v.o) FILTER (WHERE NOT v.ok),"
 " CASE WHEN pg_catalog.has_parameter_privilege('lc_messages', 'SET')"
-"  THEN pg_catalog.set_config('lc_messages', 'C', false) END,"
-" CURRENT_USER"
+"  THEN pg_catalog.set_config('lc_messages', 'C', false) END"
 " FROM (VALUES"
 " (1, pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'),"
 "  'pg_read_all_stats (or pg_monitor): to see whether the WAL receiver streams'),"
@@ -739,7 +738,7 @@ hamon_parse_check(HamonNode *node, PGresult *res)
 	HamonProbeResult *r = &node->result;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-		PQnfields(res) == 3)
+		PQnfields(res) == 2)
 	{
 		const char *v = hamon_value(res, 0);
 
