@@ -397,8 +397,10 @@ HamonActionFence(const HamonTarget *t, int keep_pid)
 static void
 hamon_unfence_on(PGconn *conn, const HamonTarget *t, void *arg)
 {
+	bool		rejoined = *(bool *) arg;
+
 	/* a node back as a primary (wrongly restarted) stays fenced */
-	if (!hamon_read_position(conn, t, NULL, NULL))
+	if (rejoined && !hamon_read_position(conn, t, NULL, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("node \"%s\" is not in recovery: its fence is not lifted",
@@ -409,11 +411,17 @@ hamon_unfence_on(PGconn *conn, const HamonTarget *t, void *arg)
 	hamon_action_exec(conn, t, "SELECT pg_catalog.pg_reload_conf()", 0, NULL);
 }
 
-/* lifts the fence: default_transaction_read_only back to its default */
+/*
+ * HamonActionUnfence
+ *		Lifts the fence: default_transaction_read_only back to its default.
+ *		For a node rejoined as a standby (rejoined), ERROR (55000) if it is
+ *		not in recovery: a node restarted as a primary stays fenced.  A
+ *		switchover that gives its old primary back lifts it unchecked.
+ */
 void
-HamonActionUnfence(const HamonTarget *t)
+HamonActionUnfence(const HamonTarget *t, bool rejoined)
 {
-	HamonWithPeer(t, hamon_unfence_on, NULL);
+	HamonWithPeer(t, hamon_unfence_on, &rejoined);
 }
 
 /* what HamonActionWaitReplay needs */
@@ -512,7 +520,13 @@ HamonStepFence(void *arg)
 void
 HamonStepUnfence(void *arg)
 {
-	HamonActionUnfence((const HamonTarget *) arg);
+	HamonActionUnfence((const HamonTarget *) arg, true);
+}
+
+void
+HamonStepGiveBack(void *arg)
+{
+	HamonActionUnfence((const HamonTarget *) arg, false);
 }
 
 void

@@ -37,7 +37,7 @@ extern void HamonActionPromote(const HamonTarget *t, bool send,
 extern char *HamonActionRepoint(const HamonTarget *t,
 								const char *new_primary_conninfo);
 extern XLogRecPtr HamonActionFence(const HamonTarget *t, int keep_pid);
-extern void HamonActionUnfence(const HamonTarget *t);
+extern void HamonActionUnfence(const HamonTarget *t, bool rejoined);
 extern void HamonActionWaitReplay(const HamonTarget *t, XLogRecPtr lsn,
 								  int timeout_ms, bool *left_recovery);
 
@@ -81,6 +81,7 @@ extern void HamonStepPromote(void *arg);
 extern void HamonStepRepoint(void *arg);
 extern void HamonStepFence(void *arg);
 extern void HamonStepUnfence(void *arg);	/* arg: the HamonTarget */
+extern void HamonStepGiveBack(void *arg);	/* the same, on a primary */
 extern void HamonStepWaitReplay(void *arg);
 
 #endif							/* HAMON_ACTION_H */

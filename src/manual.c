@@ -339,10 +339,14 @@ hamonitor_failover(PG_FUNCTION_ARGS)
 	if (hamon_primary_up(&cv))
 		result = hamon_switchover(cluster_name, &cv, target);
 	else
+	{
+		/* the automatic choice, so the automatic path's evidence rule */
+		(void) hamon_check_promote_evidence(&cv, target, false);
 		result = hamon_hand_off(cluster_name, &cv, target, HAMON_ACT_FAILOVER,
 								false,
 								psprintf("manual failover by %s",
 										 GetUserNameFromId(GetUserId(), false)));
+	}
 	return hamon_spi_return(result);
 }
 

@@ -473,7 +473,7 @@ hamon_switchover_prepare_txn(void *arg)
 	/* nothing was promoted: give the cluster its writable primary back */
 	{
 		char	   *unfence_err = NULL;
-		bool		unfenced = HamonTry(HamonStepUnfence, &old_t, &unfence_err);
+		bool		unfenced = HamonTry(HamonStepGiveBack, &old_t, &unfence_err);
 
 		if (!unfenced)
 			hamon_set_fenced(cv.nodes[cv.primary].node_id, true);
@@ -577,7 +577,7 @@ hamon_promote_txn(void *arg)
 			char	   *unfence_err = NULL;
 
 			hamon_target_of(r, &cv.nodes[cv.primary], &old_t);
-			if (HamonTry(HamonStepUnfence, &old_t, &unfence_err))
+			if (HamonTry(HamonStepGiveBack, &old_t, &unfence_err))
 				undo = psprintf("; the old primary \"%s\" was made writable again",
 								old_t.node_name);
 			else

@@ -120,6 +120,12 @@ sub kick_witness
 	is($state, '55000', '(a) promote() without force: 55000');
 	like($err, qr/could not vote/, '(a) ... and says why');
 	no_promotion($cluster, '(a) after promote()', $mark, $s);
+	# and so does failover(), the automatic choice made now
+	($state, $out, $err) =
+	  psql_result($witness, "SELECT hamonitor.failover('$cluster')");
+	is($state, '55000', '(a) failover() without evidence: 55000');
+	like($err, qr/could not vote/, '(a) ... and says why');
+	no_promotion($cluster, '(a) after failover()', $mark, $s);
 	$p->safe_psql('postgres', 'INSERT INTO t VALUES (1)');
 
 	# the partition heals
