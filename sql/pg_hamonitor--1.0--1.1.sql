@@ -409,3 +409,26 @@ BEGIN
 END;
 $$;
 REVOKE EXECUTE ON FUNCTION hamonitor.abandon_action(text) FROM PUBLIC;
+
+/* ---------------------------------------------------------------------
+ * Clients and monitoring
+ * --------------------------------------------------------------------- */
+
+-- A libpq multi-host URI of a cluster's nodes (the primary first) for
+-- applications: host, port and sslmode of the registered conninfo strings
+-- only, never the witness's user, database, password or file paths; the
+-- caller adds its own dbname and user.  SECURITY DEFINER: it reads the
+-- node table, which holds secrets, and returns none of them.
+CREATE FUNCTION hamonitor.connection_uri(cluster_name text,
+                                         target text DEFAULT 'primary',
+                                         dbname text DEFAULT NULL,
+                                         "user" text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'hamonitor_connection_uri'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE EXECUTE ON FUNCTION hamonitor.connection_uri(text, text, text, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION hamonitor.connection_uri(text, text, text, text)
+    TO pg_monitor;

@@ -29,6 +29,7 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
+#include "http.h"
 #include "pg_hamonitor.h"
 
 PG_MODULE_MAGIC;
@@ -54,6 +55,8 @@ bool		hamon_manage_standby_slots = true;
 int			hamon_slot_retry_count = 5;
 int			hamon_slot_inactive_alert = 3600;
 int			hamon_slot_retained_alert = 1024;
+int			hamon_http_port = 0;
+char	   *hamon_http_listen_addresses = NULL;
 
 HamonShared *HamonShmem = NULL;
 
@@ -92,6 +95,8 @@ _PG_init(void)
 	shmem_startup_hook = hamon_shmem_startup;
 
 	hamon_register_workers();
+	if (hamon_http_port > 0)
+		HamonRegisterHttpWorker();
 }
 
 /*
@@ -280,6 +285,24 @@ hamon_define_settings(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MB,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.http_port",
+							gettext_noop("TCP port of the witness's HTTP endpoint (health checks, JSON state, Prometheus metrics)."),
+							gettext_noop("0 starts no HTTP endpoint."),
+							&hamon_http_port,
+							0, 0, 65535,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_hamonitor.http_listen_addresses",
+							   gettext_noop("Addresses the HTTP endpoint listens on, comma-separated; * for all."),
+							   gettext_noop("It has no TLS or authentication: keep it on localhost or a trusted network."),
+							   &hamon_http_listen_addresses,
+							   "localhost",
+							   PGC_POSTMASTER,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_hamonitor");
 }

@@ -57,6 +57,8 @@ extern bool hamon_manage_standby_slots;
 extern int	hamon_slot_retry_count;
 extern int	hamon_slot_inactive_alert;
 extern int	hamon_slot_retained_alert;
+extern int	hamon_http_port;
+extern char *hamon_http_listen_addresses;
 
 /*
  * Shared state: each worker publishes its latch, and every committed change

@@ -13,7 +13,8 @@
 # /tmp/pg_hamonitor_demo, listening on 127.0.0.1 only, with trust
 # authentication on loopback:
 #
-#     witness  port 5440  pg_hamonitor preloaded, probing every 500 ms
+#     witness  port 5440  pg_hamonitor preloaded, probing every 500 ms,
+#                         its HTTP endpoint on 127.0.0.1:8008
 #     pg1      port 5441  primary
 #     pg2      port 5442  streaming standby of pg1 (pg_basebackup -R)
 #
@@ -41,6 +42,7 @@ HOST=127.0.0.1
 WITNESS_PORT=5440
 PRIMARY_PORT=5441
 STANDBY_PORT=5442
+HTTP_PORT=8008
 WAIT_SECS=30
 APT_PACKAGES=(
     "postgresql-$PG_MAJOR"
@@ -236,7 +238,7 @@ start_demo() {
     local port i n ok
 
     stop_demo
-    for port in "$WITNESS_PORT" "$PRIMARY_PORT" "$STANDBY_PORT"; do
+    for port in "$WITNESS_PORT" "$PRIMARY_PORT" "$STANDBY_PORT" "$HTTP_PORT"; do
         ! port_in_use "$port" ||
             die "port $port on $HOST is in use by another program"
     done
@@ -253,6 +255,8 @@ start_demo() {
     as_demo_user tee -a "$DEMO_DIR/witness/postgresql.conf" >/dev/null <<EOF
 shared_preload_libraries = 'pg_hamonitor'
 pg_hamonitor.probe_interval = '500ms'
+pg_hamonitor.http_port = $HTTP_PORT
+pg_hamonitor.http_listen_addresses = '$HOST'
 EOF
 
     # the primary, and a standby cloned from it
@@ -312,6 +316,18 @@ The demo is running (logs in $DEMO_DIR/*.log):
     witness  psql -h $HOST -p $WITNESS_PORT -U postgres postgres
     pg1      psql -h $HOST -p $PRIMARY_PORT -U postgres postgres   (primary)
     pg2      psql -h $HOST -p $STANDBY_PORT -U postgres postgres   (standby)
+
+The witness's HTTP endpoint (curl -i shows the status code):
+    http://$HOST:$HTTP_PORT/health
+    http://$HOST:$HTTP_PORT/primary/demo/pg1      200 while pg1 is the primary
+    http://$HOST:$HTTP_PORT/replica/demo/pg2      200 while pg2 streams
+    http://$HOST:$HTTP_PORT/replica/demo/pg2?lag=16MB
+    http://$HOST:$HTTP_PORT/read-only/demo/pg2
+    http://$HOST:$HTTP_PORT/clusters
+    http://$HOST:$HTTP_PORT/metrics               Prometheus format
+
+Applications connect with the URI the witness hands out:
+    $(witness_psql -At -c "SELECT hamonitor.connection_uri('demo', dbname => 'postgres', \"user\" => 'postgres')" 2>/dev/null || echo '(hamonitor.connection_uri failed)')
 
 On the witness, try:
     SELECT * FROM hamonitor.status;

@@ -60,6 +60,9 @@ APT_PACKAGES=(
     make
     gcc
     libc6-dev
+    prometheus                        # promtool and a real Prometheus (032)
+    haproxy                           # HAProxy in front of a cluster
+    pgbouncer                         # pgbouncer repointed by a hook
 )
 
 # COPT and PROVE_FLAGS are make variables too: keep them out of the
@@ -261,8 +264,23 @@ if [ "$(id -u)" -eq 0 ]; then
     else
         export DEBIAN_FRONTEND=noninteractive
         apt-get update </dev/null
+        # the packaged services (prometheus, haproxy, pgbouncer, the
+        # postgresql cluster) must not start on install: the tests start
+        # their own instances on loopback.  A policy-rc.d that exits 101
+        # forbids it; one already there is left alone.
+        own_policy=0
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+            chmod 755 /usr/sbin/policy-rc.d
+            own_policy=1
+        fi
+        apt_status=0
         apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}" \
-            </dev/null
+            </dev/null || apt_status=$?
+        if [ "$own_policy" = 1 ]; then
+            rm -f /usr/sbin/policy-rc.d
+        fi
+        [ "$apt_status" = 0 ] || die "apt-get install failed ($apt_status)"
     fi
     [ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found (postgresql-server-dev-$PG_MAJOR)"
     getent passwd "$TEST_USER" >/dev/null ||

@@ -76,6 +76,12 @@ stopped.
 peer_slot, wait_for_peer_slot, wait_for_slot_active, slot_view,
 wait_for_slot_view, log_position, count_in_log.
 
+=item the witness's HTTP endpoint
+
+http_request (raw bytes over a socket, the answer parsed), http_get,
+wait_for_http (poll a path until its status is the one expected).  Used by
+every test of the endpoint, of Prometheus, HAProxy and pgbouncer.
+
 =back
 
 Only methods present in PostgreSQL 15's Cluster.pm are used.  Cluster
@@ -154,6 +160,9 @@ our @EXPORT = qw(
   wait_for_slot_view
   log_position
   count_in_log
+  http_request
+  http_get
+  wait_for_http
 );
 
 # probe_interval set in every test witness, in milliseconds
@@ -1609,6 +1618,116 @@ sub count_in_log
 	my $log = slurp_file($node->logfile, $offset);
 	my $n = () = $log =~ /$re/g;
 	return $n;
+}
+
+=pod
+
+=back
+
+=head2 The witness's HTTP endpoint
+
+=over
+
+=item http_request($port, $raw, $timeout)
+
+Connects to 127.0.0.1:$port, sends the bytes $raw as they are, and reads
+until the server closes the connection or $timeout seconds (default
+timeout_default) pass.  Returns a hash: status (undef if no status line),
+headers (lower-cased names), body, raw (all that was read), closed (the
+server closed the connection), elapsed (seconds).
+
+=cut
+
+sub http_request
+{
+	my ($port, $raw, $timeout) = @_;
+	require IO::Socket::INET;
+	require IO::Select;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+
+	my $start = Time::HiRes::time();
+	my %r = (raw => '', closed => 0, headers => {});
+	my $sock = IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1',
+		PeerPort => $port,
+		Proto    => 'tcp',
+		Timeout  => $timeout);
+	if (!$sock)
+	{
+		$r{error} = "connect: $!";
+		return \%r;
+	}
+	syswrite($sock, $raw) if length $raw;
+	my $sel = IO::Select->new($sock);
+	while (1)
+	{
+		my $left = $timeout - (Time::HiRes::time() - $start);
+		last if $left <= 0;
+		last unless $sel->can_read($left);
+		my $n = sysread($sock, my $buf, 65536);
+		if (!$n)
+		{
+			$r{closed} = 1;
+			last;
+		}
+		$r{raw} .= $buf;
+	}
+	close $sock;
+	$r{elapsed} = Time::HiRes::time() - $start;
+	if ($r{raw} =~ /^HTTP\/1\.[01] (\d{3}) [^\r\n]*\r\n(.*?)\r\n\r\n(.*)\z/s)
+	{
+		$r{status} = $1;
+		$r{body}   = $3;
+		foreach my $line (split /\r\n/, $2)
+		{
+			my ($k, $v) = split /:\s*/, $line, 2;
+			$r{headers}{ lc $k } = $v;
+		}
+	}
+	return \%r;
+}
+
+=pod
+
+=item http_get($port, $path, $method)
+
+http_request of "$method $path HTTP/1.1" (GET by default) with a Host
+header; returns the same hash.
+
+=cut
+
+sub http_get
+{
+	my ($port, $path, $method) = @_;
+	$method //= 'GET';
+	return http_request($port,
+		"$method $path HTTP/1.1\r\nHost: 127.0.0.1:$port\r\n\r\n");
+}
+
+=pod
+
+=item wait_for_http($port, $path, $status)
+
+Polls GET $path every 100 ms until its status is $status, for at most
+timeout_default seconds; returns the last answer's hash when it got there,
+else diags the last answer and returns undef.
+
+=cut
+
+sub wait_for_http
+{
+	my ($port, $path, $status) = @_;
+	my $r;
+	foreach my $i (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
+	{
+		$r = http_get($port, $path);
+		return $r if defined $r->{status} && $r->{status} eq $status;
+		usleep(100_000);
+	}
+	diag("GET $path: last answer "
+		  . ($r->{status} // 'none') . ': '
+		  . ($r->{body} // $r->{error} // ''));
+	return undef;
 }
 
 =pod
