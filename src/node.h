@@ -157,6 +157,17 @@ typedef struct HamonNode
 	bool		flush_pending;	/* query not wholly sent yet */
 	bool		got_row;
 	bool		checking_privileges;	/* the query under way is the check */
+	/*
+	 * Pacing of connection attempts (probe.c): the attempt holds a slot of
+	 * the worker's and of its peer's from its start until its session has
+	 * answered its first query, or it failed.
+	 */
+	uint32		peer_key;		/* the peer's address (host, hostaddr, port) */
+	uint32		peer_key_of;	/* hash of the conninfo peer_key is from */
+	bool		pace_held;		/* holds a slot */
+	bool		pace_waiting;	/* due, waiting for a slot */
+	TimestampTz connect_started;
+	int			connect_status; /* libpq's ConnStatusType at its last step */
 	/* FATAL notice the server sent before closing an idle connection */
 	char		goodbye_sqlstate[6];
 	char		goodbye_message[256];

@@ -40,6 +40,8 @@ int			hamon_probe_interval = 1000;
 int			hamon_probe_timeout = 2000;
 int			hamon_connect_timeout = 2000;
 int			hamon_reconnect_backoff_max = 10000;
+int			hamon_max_connecting = 32;
+int			hamon_max_connecting_per_peer = 8;
 int			hamon_history_retention = 7 * 24 * 60;
 int			hamon_history_purge_batch = 5000;
 bool		hamon_auto_failover = true;
@@ -153,6 +155,24 @@ hamon_define_settings(void)
 							10000, 10, 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.max_connecting",
+							gettext_noop("Most connection attempts a probe worker has in flight at once."),
+							gettext_noop("An attempt lasts until the new session has answered its first query; due nodes beyond this wait their turn."),
+							&hamon_max_connecting,
+							32, 1, 10000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.max_connecting_per_peer",
+							gettext_noop("Most connection attempts a probe worker has in flight at once to one peer address."),
+							gettext_noop("A peer is one host, hostaddr and port as registered: one server, or one pooler."),
+							&hamon_max_connecting_per_peer,
+							8, 1, 10000,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_hamonitor.history_retention",

@@ -28,6 +28,24 @@
  * peer's goodbye messages can be read (classify.c).  It is one more step of
  * the state machine, never a blocking call.
  *
+ * Connection attempts are paced.  A witness that starts (or restarts) with
+ * a thousand nodes registered must not open a thousand connections at
+ * once: the peers cannot fork and authenticate them all within
+ * connect_timeout, the witness gives up on them, and the retries start in
+ * lockstep again, so the load never drains.  So an attempt holds a slot
+ * from its start until its session has answered its first query (the
+ * privilege check) or it failed; a worker has pg_hamonitor.max_connecting
+ * slots, and pg_hamonitor.max_connecting_per_peer of them for any one peer
+ * (one address: host, hostaddr and port as registered), so a black-holed
+ * or overloaded peer delays only its own nodes.  A due node without a slot
+ * waits for one; the worker runs another round as soon as one comes free.
+ * An attempt whose libpq state still moves (TCP connected, authentication
+ * asked for, authenticated...) is not cut at connect_timeout from its start
+ * but connect_timeout after its last step, up to
+ * HAMON_CONNECT_PROGRESS_MAX times connect_timeout in all: a slow peer
+ * that is answering gets its session.  Retries after failures are
+ * jittered, so nodes that failed together do not retry together.
+ *
  * Whatever a probe keeps between two reads of its socket (the slots' JSON)
  * lives in the node's memory context, not the worker's per-round one: a
  * row and the ReadyForQuery after it may arrive in different rounds.
@@ -44,8 +62,12 @@
 #include <poll.h>
 #include <sys/stat.h>
 
+#include "common/hashfn.h"
+#include "common/pg_prng.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -153,6 +175,33 @@ static const char *const check_query =
 "  'EXECUTE ON FUNCTION pg_last_xact_replay_timestamp(): to probe')"
 " ) AS v(o, ok, g)";
 
+/*
+ * An attempt that keeps making progress may take this many times
+ * connect_timeout in all (libpq's own connect_timeout is per step too).
+ */
+#define HAMON_CONNECT_PROGRESS_MAX 3
+
+/* the attempts in flight to one peer (pacing) */
+typedef struct HamonPeerPace
+{
+	uint32		key;			/* HamonNode.peer_key */
+	int			in_flight;
+} HamonPeerPace;
+
+/*
+ * The pacing state of this worker: one probe worker per process, so plain
+ * statics.
+ */
+static HTAB *pace_peers = NULL;
+static int	pace_in_flight = 0;
+static int	pace_waiting = 0;	/* due nodes left without a slot this round */
+static bool pace_freed = false; /* a slot came free since the round began */
+static pg_prng_state pace_prng;
+static bool pace_prng_seeded = false;
+
+static bool hamon_pace_acquire(HamonNode *node);
+static void hamon_pace_release(HamonNode *node);
+static uint32 hamon_peer_key(HamonNode *node);
 static void hamon_start_connect(HamonNode *node, TimestampTz now);
 static void hamon_continue_connect(HamonNode *node, TimestampTz now);
 static bool hamon_send_query(HamonNode *node, TimestampTz now,
@@ -185,8 +234,17 @@ HamonProbeTick(HamonNode *node, TimestampTz now)
 	switch (node->conn_state)
 	{
 		case HAMON_CONN_NONE:
-			if (now >= node->next_probe_at)
-				hamon_start_connect(node, now);
+			if (now < node->next_probe_at)
+				break;
+			if (!hamon_pace_acquire(node))
+			{
+				/* a slot coming free runs another round (worker.c) */
+				node->pace_waiting = true;
+				pace_waiting++;
+				break;
+			}
+			node->pace_waiting = false;
+			hamon_start_connect(node, now);
 			break;
 		case HAMON_CONN_IDLE:
 			if (now >= node->next_probe_at)
@@ -251,6 +309,11 @@ HamonProbeNextWakeup(HamonNode *node)
 		case HAMON_CONN_CONNECTING:
 		case HAMON_CONN_BUSY:
 			return node->deadline;
+		case HAMON_CONN_NONE:
+			/* waiting for a slot: the slot's release is the wakeup */
+			if (node->pace_waiting)
+				return DT_NOEND;
+			return node->next_probe_at;
 		default:
 			return node->next_probe_at;
 	}
@@ -312,6 +375,146 @@ void
 HamonProbeStop(HamonNode *node)
 {
 	hamon_close(node);
+	node->pace_waiting = false;
+}
+
+/*
+ * HamonProbeRoundStart
+ *		Called by the worker before it ticks every node.
+ */
+void
+HamonProbeRoundStart(void)
+{
+	pace_waiting = 0;
+	pace_freed = false;
+}
+
+/*
+ * HamonProbeSlotFreed
+ *		Whether a node waits for a connection slot and one came free since
+ *		the round began: then the worker ticks again without waiting.
+ */
+bool
+HamonProbeSlotFreed(void)
+{
+	return pace_waiting > 0 && pace_freed;
+}
+
+/*
+ * HamonProbeInFlight
+ *		Connection attempts of this worker now in flight.
+ */
+int
+HamonProbeInFlight(void)
+{
+	return pace_in_flight;
+}
+
+/*
+ * A hash of the peer's address as registered: host, hostaddr and port.
+ * Nodes registered with the same address are one peer (the same server,
+ * or the same pooler) even when the rest of their conninfo differs.
+ * Computed once per conninfo.
+ */
+static uint32
+hamon_peer_key(HamonNode *node)
+{
+	uint32		h = hash_bytes((const unsigned char *) node->conninfo,
+							   strlen(node->conninfo)) | 1;
+	PQconninfoOption *opts;
+	PQconninfoOption *opt;
+	StringInfoData buf;
+	char	   *err = NULL;
+
+	if (h == node->peer_key_of)
+		return node->peer_key;
+	node->peer_key_of = h;
+	node->peer_key = h;
+	opts = PQconninfoParse(node->conninfo, &err);
+	if (opts == NULL)
+	{
+		/* it will fail to connect anyway; a peer of its own */
+		if (err)
+			PQfreemem(err);
+		return node->peer_key;
+	}
+	initStringInfo(&buf);
+	for (opt = opts; opt->keyword != NULL; opt++)
+		if (opt->val != NULL &&
+			(strcmp(opt->keyword, "host") == 0 ||
+			 strcmp(opt->keyword, "hostaddr") == 0 ||
+			 strcmp(opt->keyword, "port") == 0))
+			appendStringInfo(&buf, "%s=%s%c", opt->keyword, opt->val, '\0');
+	PQconninfoFree(opts);
+	node->peer_key = hash_bytes((const unsigned char *) buf.data, buf.len);
+	pfree(buf.data);
+	return node->peer_key;
+}
+
+/*
+ * Takes a slot for a connection attempt to the node: false if the worker
+ * or the node's peer has max_connecting(_per_peer) attempts in flight.
+ */
+static bool
+hamon_pace_acquire(HamonNode *node)
+{
+	HamonPeerPace *peer;
+	uint32		key;
+	bool		found;
+
+	if (node->pace_held)
+		return true;
+	if (pace_in_flight >= hamon_max_connecting)
+		return false;
+	if (pace_peers == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint32);
+		ctl.entrysize = sizeof(HamonPeerPace);
+		ctl.hcxt = TopMemoryContext;
+		pace_peers = hash_create("pg_hamonitor peers", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	key = hamon_peer_key(node);
+	peer = hash_search(pace_peers, &key, HASH_ENTER, &found);
+	if (!found)
+		peer->in_flight = 0;
+	if (peer->in_flight >= hamon_max_connecting_per_peer)
+		return false;
+	peer->in_flight++;
+	pace_in_flight++;
+	node->pace_held = true;
+	return true;
+}
+
+/* gives the node's slot back, if it holds one */
+static void
+hamon_pace_release(HamonNode *node)
+{
+	HamonPeerPace *peer;
+
+	if (!node->pace_held)
+		return;
+	node->pace_held = false;
+	pace_in_flight--;
+	pace_freed = true;
+	peer = hash_search(pace_peers, &node->peer_key, HASH_FIND, NULL);
+	if (peer != NULL && --peer->in_flight <= 0)
+		(void) hash_search(pace_peers, &node->peer_key, HASH_REMOVE, NULL);
+}
+
+/* a random duration in [ms / 2, ms]: retries of nodes that failed together spread */
+static int64
+hamon_jitter(int64 ms)
+{
+	if (!pace_prng_seeded)
+	{
+		pg_prng_seed(&pace_prng, (uint64) MyProcPid ^
+					 (uint64) GetCurrentTimestamp());
+		pace_prng_seeded = true;
+	}
+	return ms / 2 + (int64) (pg_prng_double(&pace_prng) * (double) (ms - ms / 2));
 }
 
 /*
@@ -337,6 +540,7 @@ hamon_note_socket(HamonNode *node)
 static void
 hamon_close(HamonNode *node)
 {
+	hamon_pace_release(node);
 	if (node->conn != NULL)
 		HamonDisconnect(node->conn);
 	node->conn = NULL;
@@ -372,6 +576,8 @@ hamon_start_connect(HamonNode *node, TimestampTz now)
 	PQsetNoticeReceiver(node->conn, hamon_notice_receiver, node);
 	node->conn_state = HAMON_CONN_CONNECTING;
 	node->deadline = TimestampTzPlusMilliseconds(now, hamon_connect_timeout);
+	node->connect_started = now;
+	node->connect_status = (int) PQstatus(node->conn);
 	/* libpq's first step is always to wait until the socket is writable */
 	node->sock = PGINVALID_SOCKET;
 	hamon_note_socket(node);
@@ -399,6 +605,23 @@ hamon_continue_connect(HamonNode *node, TimestampTz now)
 			hamon_probe_failed_conn(node, now, "could not connect");
 			return;
 	}
+	/*
+	 * A step made (TCP connected, authentication asked for, authenticated):
+	 * the peer is answering, however slowly.  The attempt gets
+	 * connect_timeout from now, within its overall bound.
+	 */
+	if ((int) PQstatus(node->conn) != node->connect_status)
+	{
+		TimestampTz limit = TimestampTzPlusMilliseconds(node->connect_started,
+														(int64) hamon_connect_timeout *
+														HAMON_CONNECT_PROGRESS_MAX);
+
+		node->connect_status = (int) PQstatus(node->conn);
+		node->deadline = Max(node->deadline,
+							 Min(TimestampTzPlusMilliseconds(now, hamon_connect_timeout),
+								 limit));
+	}
+
 	/*
 	 * libpq may have moved on to another address (or dropped SSL) with a
 	 * new socket, perhaps under the old number: the inode tells
@@ -488,6 +711,8 @@ hamon_read_probe(HamonNode *node, TimestampTz now)
 			{
 				HamonProbeResult check = node->result;
 
+				/* the session is up and answering: the attempt is over */
+				hamon_pace_release(node);
 				/* the check's outcome travels with the probe's result */
 				node->result.slots_json = NULL;
 				hamon_send_probe(node, now);
@@ -586,8 +811,9 @@ hamon_read_idle(HamonNode *node, TimestampTz now)
 /*
  * Records a failed probe and closes the connection.  The next attempt
  * comes at once after the first failure (a dropped session is usually
- * just re-opened), then backs off exponentially up to
- * pg_hamonitor.reconnect_backoff_max.
+ * just re-opened; pacing spreads a crowd of them), then backs off
+ * exponentially up to pg_hamonitor.reconnect_backoff_max, each wait drawn
+ * between half and all of its nominal length.
  */
 static void
 hamon_probe_failed(HamonNode *node, TimestampTz now, const char *sqlstate,
@@ -628,6 +854,7 @@ hamon_probe_failed(HamonNode *node, TimestampTz now, const char *sqlstate,
 		backoff = Min((int64) hamon_probe_interval << shift,
 					  (int64) Max(hamon_reconnect_backoff_max,
 								  hamon_probe_interval));
+		backoff = hamon_jitter(backoff);
 	}
 	node->next_probe_at = TimestampTzPlusMilliseconds(now, backoff);
 }

@@ -21,5 +21,8 @@ extern void HamonProbeSocketReady(HamonNode *node, uint32 events,
 extern TimestampTz HamonProbeNextWakeup(HamonNode *node);
 extern void HamonProbeStop(HamonNode *node);
 extern void HamonProbeNow(HamonNode *node, TimestampTz now);
+extern void HamonProbeRoundStart(void);
+extern bool HamonProbeSlotFreed(void);
+extern int	HamonProbeInFlight(void);
 
 #endif							/* HAMON_PROBE_H */

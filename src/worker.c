@@ -213,6 +213,7 @@ HamonWorkerMain(Datum main_arg)
 			ListCell   *lc;
 			MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
 
+			HamonProbeRoundStart();
 			foreach(lc, worker.nodes)
 				HamonProbeTick((HamonNode *) lfirst(lc), now);
 			MemoryContextSwitchTo(oldcxt);
@@ -819,6 +820,9 @@ hamon_next_timeout(TimestampTz now)
 	ListCell   *lc;
 	long		ms;
 
+	/* a node waits for a connection slot, and one came free meanwhile */
+	if (HamonProbeSlotFreed())
+		return 0;
 	foreach(lc, worker.nodes)
 	{
 		TimestampTz t = HamonProbeNextWakeup((HamonNode *) lfirst(lc));
