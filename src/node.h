@@ -167,7 +167,6 @@ typedef struct HamonNode
 	bool		pace_held;		/* holds a slot */
 	bool		pace_waiting;	/* due, waiting for a slot */
 	TimestampTz connect_started;
-	int			connect_status; /* libpq's ConnStatusType at its last step */
 	/* FATAL notice the server sent before closing an idle connection */
 	char		goodbye_sqlstate[6];
 	char		goodbye_message[256];

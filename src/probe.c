@@ -39,8 +39,9 @@
  * (one address: host, hostaddr and port as registered), so a black-holed
  * or overloaded peer delays only its own nodes.  A due node without a slot
  * waits for one; the worker runs another round as soon as one comes free.
- * An attempt whose libpq state still moves (TCP connected, authentication
- * asked for, authenticated...) is not cut at connect_timeout from its start
+ * An attempt that still makes progress (libpq's state moves: TCP
+ * connected, authenticated...; or the peer sent a message, one round trip
+ * of a password exchange) is not cut at connect_timeout from its start
  * but connect_timeout after its last step, up to
  * HAMON_CONNECT_PROGRESS_MAX times connect_timeout in all: a slow peer
  * that is answering gets its session.  Retries after failures are
@@ -577,7 +578,6 @@ hamon_start_connect(HamonNode *node, TimestampTz now)
 	node->conn_state = HAMON_CONN_CONNECTING;
 	node->deadline = TimestampTzPlusMilliseconds(now, hamon_connect_timeout);
 	node->connect_started = now;
-	node->connect_status = (int) PQstatus(node->conn);
 	/* libpq's first step is always to wait until the socket is writable */
 	node->sock = PGINVALID_SOCKET;
 	hamon_note_socket(node);
@@ -606,17 +606,18 @@ hamon_continue_connect(HamonNode *node, TimestampTz now)
 			return;
 	}
 	/*
-	 * A step made (TCP connected, authentication asked for, authenticated):
-	 * the peer is answering, however slowly.  The attempt gets
-	 * connect_timeout from now, within its overall bound.
+	 * A step made: libpq's state moved (TCP connected, authenticated...), or
+	 * the socket was readable and the attempt did not fail, so the peer sent
+	 * something (one round trip of a SCRAM exchange, in which libpq's state
+	 * stays the same).  The peer is answering, however slowly: the attempt
+	 * gets connect_timeout from now, within its overall bound.  A black
+	 * hole or a dropped SYN never makes a step, and is cut as before.
 	 */
-	if ((int) PQstatus(node->conn) != node->connect_status)
 	{
 		TimestampTz limit = TimestampTzPlusMilliseconds(node->connect_started,
 														(int64) hamon_connect_timeout *
 														HAMON_CONNECT_PROGRESS_MAX);
 
-		node->connect_status = (int) PQstatus(node->conn);
 		node->deadline = Max(node->deadline,
 							 Min(TimestampTzPlusMilliseconds(now, hamon_connect_timeout),
 								 limit));
