@@ -60,6 +60,7 @@ typedef enum HamonReceiver
 typedef enum HamonConnState
 {
 	HAMON_CONN_NONE = 0,		/* no connection; next attempt at next_probe_at */
+	HAMON_CONN_RESOLVING,		/* host names asked of the resolver (resolve.c) */
 	HAMON_CONN_CONNECTING,		/* PQconnectPoll in progress */
 	HAMON_CONN_IDLE,			/* connected, waiting for the next probe */
 	HAMON_CONN_BUSY				/* probe query sent, result pending */
@@ -167,6 +168,12 @@ typedef struct HamonNode
 	bool		pace_held;		/* holds a slot */
 	bool		pace_waiting;	/* due, waiting for a slot */
 	TimestampTz connect_started;
+	/* host name resolution (resolve.c) before each connection attempt */
+	uint64		resolve_seq;	/* the request under way, 0 if none */
+	bool		resolved;		/* the next attempt uses the addresses below */
+	char	   *resolved_host;	/* host, hostaddr, port lists for libpq */
+	char	   *resolved_hostaddr;
+	char	   *resolved_port;	/* NULL: the conninfo's (or libpq's default) */
 	/* FATAL notice the server sent before closing an idle connection */
 	char		goodbye_sqlstate[6];
 	char		goodbye_message[256];

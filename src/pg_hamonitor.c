@@ -42,6 +42,7 @@ int			hamon_connect_timeout = 2000;
 int			hamon_reconnect_backoff_max = 10000;
 int			hamon_max_connecting = 32;
 int			hamon_max_connecting_per_peer = 8;
+char	   *hamon_resolver_nameserver = NULL;
 int			hamon_history_retention = 7 * 24 * 60;
 int			hamon_history_purge_batch = 5000;
 bool		hamon_auto_failover = true;
@@ -174,6 +175,15 @@ hamon_define_settings(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_hamonitor.resolver_nameserver",
+							   gettext_noop("DNS server the probe workers' resolver asks instead of those of /etc/resolv.conf."),
+							   gettext_noop("An IPv4 address, optionally with :port. Empty: the system's resolver configuration."),
+							   &hamon_resolver_nameserver,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_hamonitor.history_retention",
 							gettext_noop("How long probe history is kept."),

@@ -45,6 +45,7 @@ extern int	hamon_connect_timeout;
 extern int	hamon_reconnect_backoff_max;
 extern int	hamon_max_connecting;
 extern int	hamon_max_connecting_per_peer;
+extern char *hamon_resolver_nameserver;
 extern int	hamon_history_retention;
 extern int	hamon_history_purge_batch;
 extern bool hamon_auto_failover;
