@@ -60,6 +60,7 @@ typedef enum HamonReceiver
 typedef enum HamonConnState
 {
 	HAMON_CONN_NONE = 0,		/* no connection; next attempt at next_probe_at */
+	HAMON_CONN_RESOLVING,		/* host names asked of the resolver (resolve.c) */
 	HAMON_CONN_CONNECTING,		/* PQconnectPoll in progress */
 	HAMON_CONN_IDLE,			/* connected, waiting for the next probe */
 	HAMON_CONN_BUSY				/* probe query sent, result pending */
@@ -158,6 +159,22 @@ typedef struct HamonNode
 	bool		flush_pending;	/* query not wholly sent yet */
 	bool		got_row;
 	bool		checking_privileges;	/* the query under way is the check */
+	/*
+	 * Pacing of connection attempts (probe.c): the attempt holds a slot of
+	 * the worker's and of its peer's from its start until its session has
+	 * answered its first query, or it failed.
+	 */
+	uint32		peer_key;		/* the peer's address (host, hostaddr, port) */
+	uint32		peer_key_of;	/* hash of the conninfo peer_key is from */
+	bool		pace_held;		/* holds a slot */
+	bool		pace_waiting;	/* due, waiting for a slot */
+	TimestampTz connect_started;
+	/* host name resolution (resolve.c) before each connection attempt */
+	uint64		resolve_seq;	/* the request under way, 0 if none */
+	bool		resolved;		/* the next attempt uses the addresses below */
+	char	   *resolved_host;	/* host, hostaddr, port lists for libpq */
+	char	   *resolved_hostaddr;
+	char	   *resolved_port;	/* NULL: the conninfo's (or libpq's default) */
 	/* FATAL notice the server sent before closing an idle connection */
 	char		goodbye_sqlstate[6];
 	char		goodbye_message[256];

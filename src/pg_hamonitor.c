@@ -41,6 +41,9 @@ int			hamon_probe_interval = 1000;
 int			hamon_probe_timeout = 2000;
 int			hamon_connect_timeout = 2000;
 int			hamon_reconnect_backoff_max = 10000;
+int			hamon_max_connecting = 32;
+int			hamon_max_connecting_per_peer = 8;
+char	   *hamon_resolver_nameserver = NULL;
 int			hamon_history_retention = 7 * 24 * 60;
 int			hamon_history_purge_batch = 5000;
 bool		hamon_auto_failover = true;
@@ -159,6 +162,33 @@ hamon_define_settings(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.max_connecting",
+							gettext_noop("Most connection attempts a probe worker has in flight at once."),
+							gettext_noop("An attempt lasts until the new session has answered its first query; due nodes beyond this wait their turn."),
+							&hamon_max_connecting,
+							32, 1, 10000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.max_connecting_per_peer",
+							gettext_noop("Most connection attempts a probe worker has in flight at once to one peer address."),
+							gettext_noop("A peer is one host, hostaddr and port as registered: one server, or one pooler."),
+							&hamon_max_connecting_per_peer,
+							8, 1, 10000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_hamonitor.resolver_nameserver",
+							   gettext_noop("DNS server the probe workers' resolver asks instead of those of /etc/resolv.conf."),
+							   gettext_noop("An IPv4 address, optionally with :port. Empty: the system's resolver configuration."),
+							   &hamon_resolver_nameserver,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_hamonitor.history_retention",
 							gettext_noop("How long probe history is kept."),

@@ -28,6 +28,37 @@
  * peer's goodbye messages can be read (classify.c).  It is one more step of
  * the state machine, never a blocking call.
  *
+ * Connection attempts are paced.  A witness that starts (or restarts) with
+ * a thousand nodes registered must not open a thousand connections at
+ * once: the peers cannot fork and authenticate them all within
+ * connect_timeout, the witness gives up on them, and the retries start in
+ * lockstep again, so the load never drains.  So an attempt holds a slot
+ * from its start until its session has answered its first query (the
+ * privilege check) or it failed; a worker has pg_hamonitor.max_connecting
+ * slots, and pg_hamonitor.max_connecting_per_peer of them for any one peer
+ * (one address: host, hostaddr and port as registered), so a black-holed
+ * or overloaded peer delays only its own nodes.  A due node without a slot
+ * waits for one; the worker runs another round as soon as one comes free.
+ * An attempt that still makes progress (libpq's state moves: TCP
+ * connected, authenticated...; or the peer sent a message, one round trip
+ * of a password exchange) is not cut at connect_timeout from its start
+ * but connect_timeout after its last step, up to
+ * HAMON_CONNECT_PROGRESS_MAX times connect_timeout in all: a slow peer
+ * that is answering gets its session.  Retries after failures are
+ * jittered, so nodes that failed together do not retry together.
+ *
+ * Host names are never resolved in the worker (libpq would block in
+ * getaddrinfo()): before each connection attempt the names of the conninfo
+ * (those without a hostaddr, not a socket directory, not numeric) go to the
+ * resolver helper (resolve.c), and libpq gets the addresses it found as
+ * hostaddr, the names kept as host, one host entry per address, as libpq
+ * itself tries every address of a name in turn.  An entry whose name does
+ * not resolve is left out, as libpq skips it; if none is left, the probe
+ * fails with 08001 and the resolver's message.  A name with no answer
+ * within connect_timeout fails the probe (08001, "timeout") and stops no
+ * other node.  Each attempt resolves again, so a changed DNS record is
+ * followed at the next reconnect.
+ *
  * Whatever a probe keeps between two reads of its socket (the slots' JSON)
  * lives in the node's memory context, not the worker's per-round one: a
  * row and the ReadyForQuery after it may arrive in different rounds.
@@ -41,17 +72,23 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/stat.h>
 
+#include "common/hashfn.h"
+#include "common/pg_prng.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "classify.h"
 #include "probe.h"
 #include "remote.h"
+#include "resolve.h"
 
 /*
  * The probe.  pg_is_in_recovery() is read more than once, but a node only
@@ -152,6 +189,35 @@ static const char *const check_query =
 "  'EXECUTE ON FUNCTION pg_last_xact_replay_timestamp(): to probe')"
 " ) AS v(o, ok, g)";
 
+/*
+ * An attempt that keeps making progress may take this many times
+ * connect_timeout in all (libpq's own connect_timeout is per step too).
+ */
+#define HAMON_CONNECT_PROGRESS_MAX 3
+
+/* the attempts in flight to one peer (pacing) */
+typedef struct HamonPeerPace
+{
+	uint32		key;			/* HamonNode.peer_key */
+	int			in_flight;
+} HamonPeerPace;
+
+/*
+ * The pacing state of this worker: one probe worker per process, so plain
+ * statics.
+ */
+static HTAB *pace_peers = NULL;
+static int	pace_in_flight = 0;
+static int	pace_waiting = 0;	/* due nodes left without a slot this round */
+static bool pace_freed = false; /* a slot came free since the round began */
+static pg_prng_state pace_prng;
+static bool pace_prng_seeded = false;
+
+static int	hamon_start_resolve(HamonNode *node, TimestampTz now);
+static void hamon_forget_resolved(HamonNode *node);
+static bool hamon_pace_acquire(HamonNode *node);
+static void hamon_pace_release(HamonNode *node);
+static uint32 hamon_peer_key(HamonNode *node);
 static void hamon_start_connect(HamonNode *node, TimestampTz now);
 static void hamon_continue_connect(HamonNode *node, TimestampTz now);
 static bool hamon_send_query(HamonNode *node, TimestampTz now,
@@ -184,12 +250,53 @@ HamonProbeTick(HamonNode *node, TimestampTz now)
 	switch (node->conn_state)
 	{
 		case HAMON_CONN_NONE:
-			if (now >= node->next_probe_at)
-				hamon_start_connect(node, now);
+			if (now < node->next_probe_at)
+				break;
+			if (!node->resolved)
+			{
+				int			r = hamon_start_resolve(node, now);
+
+				if (r > 0)
+					break;		/* asked; the answer comes as a socket event */
+				if (r < 0)
+				{
+					/* the resolver's queue is full: a little later */
+					node->next_probe_at = TimestampTzPlusMilliseconds(now, 100);
+					break;
+				}
+			}
+			if (!hamon_pace_acquire(node))
+			{
+				/* a slot coming free runs another round (worker.c) */
+				node->pace_waiting = true;
+				pace_waiting++;
+				break;
+			}
+			node->pace_waiting = false;
+			hamon_start_connect(node, now);
 			break;
 		case HAMON_CONN_IDLE:
 			if (now >= node->next_probe_at)
 				hamon_send_probe(node, now);
+			break;
+		case HAMON_CONN_RESOLVING:
+			if (now >= node->deadline)
+			{
+				PQconninfoOption *opts = PQconninfoParse(node->conninfo, NULL);
+				PQconninfoOption *opt;
+				const char *host = "";
+				char	   *msg;
+
+				for (opt = opts; opts && opt->keyword != NULL; opt++)
+					if (strcmp(opt->keyword, "host") == 0 && opt->val)
+						host = opt->val;
+				msg = psprintf("could not resolve host name \"%s\": no answer within connect_timeout (%d ms)",
+							   host, hamon_connect_timeout);
+				if (opts)
+					PQconninfoFree(opts);
+				hamon_probe_failed(node, now, "08001", msg, HAMON_FAIL_TIMEOUT);
+				pfree(msg);
+			}
 			break;
 		case HAMON_CONN_CONNECTING:
 			if (now >= node->deadline)
@@ -247,9 +354,15 @@ HamonProbeNextWakeup(HamonNode *node)
 {
 	switch (node->conn_state)
 	{
+		case HAMON_CONN_RESOLVING:
 		case HAMON_CONN_CONNECTING:
 		case HAMON_CONN_BUSY:
 			return node->deadline;
+		case HAMON_CONN_NONE:
+			/* waiting for a slot: the slot's release is the wakeup */
+			if (node->pace_waiting)
+				return DT_NOEND;
+			return node->next_probe_at;
 		default:
 			return node->next_probe_at;
 	}
@@ -301,6 +414,7 @@ HamonProbeSocketReady(HamonNode *node, uint32 events, TimestampTz now)
 			hamon_read_idle(node, now);
 			break;
 		case HAMON_CONN_NONE:
+		case HAMON_CONN_RESOLVING:
 			/* a stale event for a socket closed earlier in this round */
 			break;
 	}
@@ -311,6 +425,146 @@ void
 HamonProbeStop(HamonNode *node)
 {
 	hamon_close(node);
+	node->pace_waiting = false;
+}
+
+/*
+ * HamonProbeRoundStart
+ *		Called by the worker before it ticks every node.
+ */
+void
+HamonProbeRoundStart(void)
+{
+	pace_waiting = 0;
+	pace_freed = false;
+}
+
+/*
+ * HamonProbeSlotFreed
+ *		Whether a node waits for a connection slot and one came free since
+ *		the round began: then the worker ticks again without waiting.
+ */
+bool
+HamonProbeSlotFreed(void)
+{
+	return pace_waiting > 0 && pace_freed;
+}
+
+/*
+ * HamonProbeInFlight
+ *		Connection attempts of this worker now in flight.
+ */
+int
+HamonProbeInFlight(void)
+{
+	return pace_in_flight;
+}
+
+/*
+ * A hash of the peer's address as registered: host, hostaddr and port.
+ * Nodes registered with the same address are one peer (the same server,
+ * or the same pooler) even when the rest of their conninfo differs.
+ * Computed once per conninfo.
+ */
+static uint32
+hamon_peer_key(HamonNode *node)
+{
+	uint32		h = hash_bytes((const unsigned char *) node->conninfo,
+							   strlen(node->conninfo)) | 1;
+	PQconninfoOption *opts;
+	PQconninfoOption *opt;
+	StringInfoData buf;
+	char	   *err = NULL;
+
+	if (h == node->peer_key_of)
+		return node->peer_key;
+	node->peer_key_of = h;
+	node->peer_key = h;
+	opts = PQconninfoParse(node->conninfo, &err);
+	if (opts == NULL)
+	{
+		/* it will fail to connect anyway; a peer of its own */
+		if (err)
+			PQfreemem(err);
+		return node->peer_key;
+	}
+	initStringInfo(&buf);
+	for (opt = opts; opt->keyword != NULL; opt++)
+		if (opt->val != NULL &&
+			(strcmp(opt->keyword, "host") == 0 ||
+			 strcmp(opt->keyword, "hostaddr") == 0 ||
+			 strcmp(opt->keyword, "port") == 0))
+			appendStringInfo(&buf, "%s=%s%c", opt->keyword, opt->val, '\0');
+	PQconninfoFree(opts);
+	node->peer_key = hash_bytes((const unsigned char *) buf.data, buf.len);
+	pfree(buf.data);
+	return node->peer_key;
+}
+
+/*
+ * Takes a slot for a connection attempt to the node: false if the worker
+ * or the node's peer has max_connecting(_per_peer) attempts in flight.
+ */
+static bool
+hamon_pace_acquire(HamonNode *node)
+{
+	HamonPeerPace *peer;
+	uint32		key;
+	bool		found;
+
+	if (node->pace_held)
+		return true;
+	if (pace_in_flight >= hamon_max_connecting)
+		return false;
+	if (pace_peers == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint32);
+		ctl.entrysize = sizeof(HamonPeerPace);
+		ctl.hcxt = TopMemoryContext;
+		pace_peers = hash_create("pg_hamonitor peers", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	key = hamon_peer_key(node);
+	peer = hash_search(pace_peers, &key, HASH_ENTER, &found);
+	if (!found)
+		peer->in_flight = 0;
+	if (peer->in_flight >= hamon_max_connecting_per_peer)
+		return false;
+	peer->in_flight++;
+	pace_in_flight++;
+	node->pace_held = true;
+	return true;
+}
+
+/* gives the node's slot back, if it holds one */
+static void
+hamon_pace_release(HamonNode *node)
+{
+	HamonPeerPace *peer;
+
+	if (!node->pace_held)
+		return;
+	node->pace_held = false;
+	pace_in_flight--;
+	pace_freed = true;
+	peer = hash_search(pace_peers, &node->peer_key, HASH_FIND, NULL);
+	if (peer != NULL && --peer->in_flight <= 0)
+		(void) hash_search(pace_peers, &node->peer_key, HASH_REMOVE, NULL);
+}
+
+/* a random duration in [ms / 2, ms]: retries of nodes that failed together spread */
+static int64
+hamon_jitter(int64 ms)
+{
+	if (!pace_prng_seeded)
+	{
+		pg_prng_seed(&pace_prng, (uint64) MyProcPid ^
+					 (uint64) GetCurrentTimestamp());
+		pace_prng_seeded = true;
+	}
+	return ms / 2 + (int64) (pg_prng_double(&pace_prng) * (double) (ms - ms / 2));
 }
 
 /*
@@ -333,9 +587,269 @@ hamon_note_socket(HamonNode *node)
 	node->sock_ino = ino;
 }
 
+/* the n-th element (from 0) of a comma-separated list, palloc'd; "" past its end */
+static char *
+hamon_list_nth(const char *list, int n)
+{
+	const char *p = list;
+	const char *end;
+
+	while (n-- > 0 && p != NULL)
+		if ((p = strchr(p, ',')) != NULL)
+			p++;
+	if (p == NULL)
+		return pstrdup("");
+	end = strchr(p, ',');
+	return pnstrdup(p, end ? (Size) (end - p) : strlen(p));
+}
+
+static int
+hamon_list_length(const char *list)
+{
+	int			n = 1;
+
+	for (; *list; list++)
+		if (*list == ',')
+			n++;
+	return n;
+}
+
+/*
+ * Whether libpq would resolve this host entry as a name: not empty (the
+ * default), not a socket directory, not a numeric address.
+ */
+static bool
+hamon_is_host_name(const char *host)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (host[0] == '\0' || host[0] == '/' || host[0] == '@')
+		return false;
+	if (inet_pton(AF_INET, host, addr) == 1 ||
+		inet_pton(AF_INET6, host, addr) == 1)
+		return false;
+	return true;
+}
+
+/* the host, hostaddr and port options of the node's conninfo (libpq's) */
+static PQconninfoOption *
+hamon_address_options(HamonNode *node, const char **host,
+					  const char **hostaddr, const char **port)
+{
+	PQconninfoOption *opts = PQconninfoParse(node->conninfo, NULL);
+	PQconninfoOption *opt;
+
+	*host = *hostaddr = *port = NULL;
+	for (opt = opts; opts && opt->keyword != NULL; opt++)
+	{
+		if (strcmp(opt->keyword, "host") == 0)
+			*host = opt->val;
+		else if (strcmp(opt->keyword, "hostaddr") == 0)
+			*hostaddr = opt->val;
+		else if (strcmp(opt->keyword, "port") == 0)
+			*port = opt->val;
+	}
+	return opts;
+}
+
+/*
+ * Asks the resolver for the node's host names.  Returns 0 if there is
+ * nothing to resolve (connect at once), 1 if asked (the node is
+ * RESOLVING), -1 if the resolver cannot take the request now.
+ */
+static int
+hamon_start_resolve(HamonNode *node, TimestampTz now)
+{
+	const char *host;
+	const char *hostaddr;
+	const char *port;
+	PQconninfoOption *opts = hamon_address_options(node, &host, &hostaddr, &port);
+	const char *names[HAMON_RESOLVE_MAX_NAMES];
+	int			nnames = 0;
+	int			nhosts;
+	int			i;
+	uint64		seq;
+
+	if (opts == NULL || host == NULL || host[0] == '\0')
+	{
+		/* libpq's own error, or its default host: a socket directory */
+		if (opts)
+			PQconninfoFree(opts);
+		return 0;
+	}
+	nhosts = Min(hamon_list_length(host), HAMON_RESOLVE_MAX_NAMES);
+	for (i = 0; i < nhosts; i++)
+	{
+		char	   *h = hamon_list_nth(host, i);
+		char	   *ha = hostaddr ? hamon_list_nth(hostaddr, i) : pstrdup("");
+
+		if (ha[0] == '\0' && hamon_is_host_name(h))
+			names[nnames++] = h;
+		else
+			pfree(h);
+		pfree(ha);
+	}
+	PQconninfoFree(opts);
+	if (nnames == 0)
+		return 0;
+	seq = HamonResolverAsk(node, names, nnames, hamon_connect_timeout);
+	for (i = 0; i < nnames; i++)
+		pfree((char *) names[i]);
+	if (seq == 0)
+		return -1;
+	node->resolve_seq = seq;
+	node->conn_state = HAMON_CONN_RESOLVING;
+	node->deadline = TimestampTzPlusMilliseconds(now, hamon_connect_timeout);
+	node->sock = PGINVALID_SOCKET;
+	node->wait_events = 0;
+	return 1;
+}
+
+/*
+ * HamonProbeResolved
+ *		The resolver's answer for a node (resolve.c calls it): the host,
+ *		hostaddr and port lists for libpq, each name replaced by one entry
+ *		per address found, in the order of the conninfo.
+ */
+void
+HamonProbeResolved(void *owner, uint64 seq, int nnames,
+				   const HamonResolved *answers)
+{
+	HamonNode  *node = (HamonNode *) owner;
+	TimestampTz now = GetCurrentTimestamp();
+	const char *host;
+	const char *hostaddr;
+	const char *port;
+	PQconninfoOption *opts;
+	StringInfoData h_out,
+				a_out,
+				p_out;
+	bool		port_list;
+	int			nhosts;
+	int			entries = 0;
+	int			k = 0;
+	int			i;
+	char	   *failed_name = NULL;
+	const char *failed_error = NULL;
+	MemoryContext cxt = GetMemoryChunkContext(node);
+
+	if (node->conn_state != HAMON_CONN_RESOLVING || node->resolve_seq != seq)
+		return;
+	node->resolve_seq = 0;
+	opts = hamon_address_options(node, &host, &hostaddr, &port);
+	if (opts == NULL || host == NULL)
+	{
+		/* cannot happen: the same conninfo was parsed to ask */
+		if (opts)
+			PQconninfoFree(opts);
+		node->conn_state = HAMON_CONN_NONE;
+		return;
+	}
+	port_list = (port != NULL && strchr(port, ',') != NULL);
+	initStringInfo(&h_out);
+	initStringInfo(&a_out);
+	initStringInfo(&p_out);
+	nhosts = Min(hamon_list_length(host), HAMON_RESOLVE_MAX_NAMES);
+	for (i = 0; i < nhosts; i++)
+	{
+		char	   *h = hamon_list_nth(host, i);
+		char	   *ha = hostaddr ? hamon_list_nth(hostaddr, i) : pstrdup("");
+		char	   *p = port_list ? hamon_list_nth(port, i) : pstrdup("");
+		int			naddr = 1;
+		int			j;
+
+		if (ha[0] == '\0' && hamon_is_host_name(h) && k < nnames)
+		{
+			const HamonResolved *a = &answers[k++];
+
+			if (!a->ok)
+			{
+				/* libpq skips a name it cannot resolve, and so do we */
+				if (failed_name == NULL)
+				{
+					failed_name = pstrdup(h);
+					failed_error = a->error;
+				}
+				naddr = 0;
+			}
+			else
+			{
+				pfree(ha);
+				ha = pstrdup(a->addresses);
+				naddr = hamon_list_length(ha);
+			}
+		}
+		for (j = 0; j < naddr; j++)
+		{
+			char	   *one = naddr > 1 ? hamon_list_nth(ha, j) : pstrdup(ha);
+
+			if (entries++ > 0)
+			{
+				appendStringInfoChar(&h_out, ',');
+				appendStringInfoChar(&a_out, ',');
+				appendStringInfoChar(&p_out, ',');
+			}
+			appendStringInfoString(&h_out, h);
+			appendStringInfoString(&a_out, one);
+			appendStringInfoString(&p_out, p);
+			pfree(one);
+		}
+		pfree(h);
+		pfree(ha);
+		pfree(p);
+	}
+	PQconninfoFree(opts);
+	node->conn_state = HAMON_CONN_NONE;
+	if (entries == 0)
+	{
+		/* libpq's words for it */
+		char	   *msg = psprintf("could not translate host name \"%s\" to address: %s",
+								   failed_name ? failed_name : "",
+								   failed_error ? failed_error : "");
+
+		hamon_probe_failed(node, now, "08001", msg,
+						   HamonClassifyFailure(NULL, msg));
+		pfree(msg);
+	}
+	else
+	{
+		hamon_forget_resolved(node);
+		node->resolved = true;
+		node->resolved_host = MemoryContextStrdup(cxt, h_out.data);
+		node->resolved_hostaddr = MemoryContextStrdup(cxt, a_out.data);
+		/* one port (or none) applies to every entry, as it did */
+		node->resolved_port = port_list ?
+			MemoryContextStrdup(cxt, p_out.data) : NULL;
+	}
+	if (failed_name)
+		pfree(failed_name);
+	pfree(h_out.data);
+	pfree(a_out.data);
+	pfree(p_out.data);
+}
+
+/* drops the addresses a resolution found */
+static void
+hamon_forget_resolved(HamonNode *node)
+{
+	if (node->resolved_host)
+		pfree(node->resolved_host);
+	if (node->resolved_hostaddr)
+		pfree(node->resolved_hostaddr);
+	if (node->resolved_port)
+		pfree(node->resolved_port);
+	node->resolved_host = node->resolved_hostaddr = node->resolved_port = NULL;
+	node->resolved = false;
+}
+
 static void
 hamon_close(HamonNode *node)
 {
+	hamon_pace_release(node);
+	if (node->resolve_seq != 0)
+		HamonResolverForget(node->resolve_seq);
+	node->resolve_seq = 0;
+	hamon_forget_resolved(node);
 	if (node->conn != NULL)
 		HamonDisconnect(node->conn);
 	node->conn = NULL;
@@ -355,7 +869,15 @@ hamon_start_connect(HamonNode *node, TimestampTz now)
 	node->goodbye_sqlstate[0] = '\0';
 	node->goodbye_message[0] = '\0';
 	appname = HamonApplicationName(node->cluster_name, node->node_name);
-	node->conn = HamonConnectStart(node->conninfo, appname, &errmsg);
+	if (node->resolved)
+		node->conn = HamonConnectStartAt(node->conninfo, appname,
+										 node->resolved_host,
+										 node->resolved_hostaddr,
+										 node->resolved_port, &errmsg);
+	else
+		node->conn = HamonConnectStart(node->conninfo, appname, &errmsg);
+	/* the next attempt resolves again: DNS changes are followed */
+	hamon_forget_resolved(node);
 	pfree(appname);
 	if (node->conn == NULL)
 	{
@@ -371,6 +893,7 @@ hamon_start_connect(HamonNode *node, TimestampTz now)
 	PQsetNoticeReceiver(node->conn, hamon_notice_receiver, node);
 	node->conn_state = HAMON_CONN_CONNECTING;
 	node->deadline = TimestampTzPlusMilliseconds(now, hamon_connect_timeout);
+	node->connect_started = now;
 	/* libpq's first step is always to wait until the socket is writable */
 	node->sock = PGINVALID_SOCKET;
 	hamon_note_socket(node);
@@ -398,6 +921,24 @@ hamon_continue_connect(HamonNode *node, TimestampTz now)
 			hamon_probe_failed_conn(node, now, "could not connect");
 			return;
 	}
+	/*
+	 * A step made: libpq's state moved (TCP connected, authenticated...), or
+	 * the socket was readable and the attempt did not fail, so the peer sent
+	 * something (one round trip of a SCRAM exchange, in which libpq's state
+	 * stays the same).  The peer is answering, however slowly: the attempt
+	 * gets connect_timeout from now, within its overall bound.  A black
+	 * hole or a dropped SYN never makes a step, and is cut as before.
+	 */
+	{
+		TimestampTz limit = TimestampTzPlusMilliseconds(node->connect_started,
+														(int64) hamon_connect_timeout *
+														HAMON_CONNECT_PROGRESS_MAX);
+
+		node->deadline = Max(node->deadline,
+							 Min(TimestampTzPlusMilliseconds(now, hamon_connect_timeout),
+								 limit));
+	}
+
 	/*
 	 * libpq may have moved on to another address (or dropped SSL) with a
 	 * new socket, perhaps under the old number: the inode tells
@@ -487,6 +1028,8 @@ hamon_read_probe(HamonNode *node, TimestampTz now)
 			{
 				HamonProbeResult check = node->result;
 
+				/* the session is up and answering: the attempt is over */
+				hamon_pace_release(node);
 				/* the check's outcome travels with the probe's result */
 				node->result.slots_json = NULL;
 				hamon_send_probe(node, now);
@@ -585,8 +1128,9 @@ hamon_read_idle(HamonNode *node, TimestampTz now)
 /*
  * Records a failed probe and closes the connection.  The next attempt
  * comes at once after the first failure (a dropped session is usually
- * just re-opened), then backs off exponentially up to
- * pg_hamonitor.reconnect_backoff_max.
+ * just re-opened; pacing spreads a crowd of them), then backs off
+ * exponentially up to pg_hamonitor.reconnect_backoff_max, each wait drawn
+ * between half and all of its nominal length.
  */
 static void
 hamon_probe_failed(HamonNode *node, TimestampTz now, const char *sqlstate,
@@ -627,6 +1171,7 @@ hamon_probe_failed(HamonNode *node, TimestampTz now, const char *sqlstate,
 		backoff = Min((int64) hamon_probe_interval << shift,
 					  (int64) Max(hamon_reconnect_backoff_max,
 								  hamon_probe_interval));
+		backoff = hamon_jitter(backoff);
 	}
 	node->next_probe_at = TimestampTzPlusMilliseconds(now, backoff);
 }

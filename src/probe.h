@@ -14,6 +14,7 @@
 #define HAMON_PROBE_H
 
 #include "node.h"
+#include "resolve.h"
 
 extern void HamonProbeTick(HamonNode *node, TimestampTz now);
 extern void HamonProbeSocketReady(HamonNode *node, uint32 events,
@@ -21,5 +22,10 @@ extern void HamonProbeSocketReady(HamonNode *node, uint32 events,
 extern TimestampTz HamonProbeNextWakeup(HamonNode *node);
 extern void HamonProbeStop(HamonNode *node);
 extern void HamonProbeNow(HamonNode *node, TimestampTz now);
+extern void HamonProbeResolved(void *owner, uint64 seq, int nnames,
+							   const HamonResolved *answers);
+extern void HamonProbeRoundStart(void);
+extern bool HamonProbeSlotFreed(void);
+extern int	HamonProbeInFlight(void);
 
 #endif							/* HAMON_PROBE_H */

@@ -276,6 +276,22 @@ PGconn *
 HamonConnectStart(const char *conninfo, const char *application_name,
 				  char **errmsg)
 {
+	return HamonConnectStartAt(conninfo, application_name, NULL, NULL, NULL,
+							   errmsg);
+}
+
+/*
+ * HamonConnectStartAt
+ *		HamonConnectStart with the conninfo's host, hostaddr and port
+ *		replaced by those given (NULL: the conninfo's own).  The probe
+ *		connects this way with the addresses its resolver found (resolve.c),
+ *		so that libpq never resolves a name in the worker.
+ */
+PGconn *
+HamonConnectStartAt(const char *conninfo, const char *application_name,
+					const char *host, const char *hostaddr, const char *port,
+					char **errmsg)
+{
 	PQconninfoOption *opts;
 	PQconninfoOption *opt;
 	const char **keys;
@@ -295,12 +311,16 @@ HamonConnectStart(const char *conninfo, const char *application_name,
 
 	for (opt = opts; opt->keyword != NULL; opt++)
 		nopts++;
-	keys = palloc0(sizeof(char *) * (nopts + 3));
-	vals = palloc0(sizeof(char *) * (nopts + 3));
+	keys = palloc0(sizeof(char *) * (nopts + 6));
+	vals = palloc0(sizeof(char *) * (nopts + 6));
 
 	for (opt = opts; opt->keyword != NULL; opt++)
 	{
 		if (opt->val == NULL)
+			continue;
+		if ((host && strcmp(opt->keyword, "host") == 0) ||
+			(hostaddr && strcmp(opt->keyword, "hostaddr") == 0) ||
+			(port && strcmp(opt->keyword, "port") == 0))
 			continue;
 		if (strcmp(opt->keyword, "application_name") == 0 ||
 			strcmp(opt->keyword, "fallback_application_name") == 0)
@@ -313,6 +333,21 @@ HamonConnectStart(const char *conninfo, const char *application_name,
 		keys[n] = opt->keyword;
 		vals[n] = opt->val;
 		n++;
+	}
+	if (host)
+	{
+		keys[n] = "host";
+		vals[n++] = host;
+	}
+	if (hostaddr)
+	{
+		keys[n] = "hostaddr";
+		vals[n++] = hostaddr;
+	}
+	if (port)
+	{
+		keys[n] = "port";
+		vals[n++] = port;
 	}
 	keys[n] = "application_name";
 	vals[n++] = application_name;

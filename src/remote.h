@@ -23,6 +23,10 @@ extern char *HamonApplicationName(const char *cluster_name,
 extern PGconn *HamonConnectStart(const char *conninfo,
 								 const char *application_name,
 								 char **errmsg);
+extern PGconn *HamonConnectStartAt(const char *conninfo,
+								   const char *application_name,
+								   const char *host, const char *hostaddr,
+								   const char *port, char **errmsg);
 extern void HamonDisconnect(PGconn *conn);
 extern XLogRecPtr HamonParseLsn(const char *text);
 extern PGconn *HamonConnectBlocking(const char *conninfo,

@@ -21,6 +21,10 @@
  * or nodes come and go.  A change of what we wait for on a socket is a
  * ModifyWaitEvent.
  *
+ * Host names are resolved by a helper process the worker forks at start
+ * (resolve.c); its socket is in the wait set too, and its answers move the
+ * nodes that wait for them on (probe.c).
+ *
  * The worker does nothing while the witness is in recovery or the
  * extension is not installed in pg_hamonitor.database, and checks both
  * again every second; a witness standby's worker therefore takes over when
@@ -53,6 +57,7 @@
 #include "engine.h"
 #include "failover.h"
 #include "probe.h"
+#include "resolve.h"
 #include "slots.h"
 #include "state.h"
 
@@ -89,6 +94,7 @@ typedef struct HamonWorker
 	uint64		registry_generation;
 	TimestampTz next_purge_at;
 	TimestampTz next_action_refresh;	/* read the open actions then */
+	pgsocket	resolver_sock;	/* the resolver's socket in the wait set */
 	WaitEventSet *wes;
 	int			wes_size;		/* entries it has room for */
 	int			wes_used;		/* entries added, stale ones included */
@@ -97,6 +103,9 @@ typedef struct HamonWorker
 } HamonWorker;
 
 static HamonWorker worker;
+
+/* user_data of the resolver's socket in the wait set (nodes have theirs) */
+static char resolver_marker;
 
 /* what one batch write takes, and what it reports back */
 typedef struct HamonBatchWrite
@@ -183,6 +192,13 @@ HamonWorkerMain(Datum main_arg)
 					PGC_S_OVERRIDE);
 	worker.wes_dirty = true;
 
+	/*
+	 * The resolver helper (resolve.c), forked now, before any peer
+	 * connection is open, so that it inherits none.
+	 */
+	HamonResolverInit(HamonProbeResolved);
+	worker.resolver_sock = HamonResolverSocket();
+
 	ereport(LOG,
 			(errmsg("pg_hamonitor worker %d started in database \"%s\"",
 					worker.index, hamon_database)));
@@ -214,6 +230,7 @@ HamonWorkerMain(Datum main_arg)
 			ListCell   *lc;
 			MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
 
+			HamonProbeRoundStart();
 			foreach(lc, worker.nodes)
 				HamonProbeTick((HamonNode *) lfirst(lc), now);
 			MemoryContextSwitchTo(oldcxt);
@@ -241,8 +258,11 @@ HamonWorkerMain(Datum main_arg)
 			{
 				MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
 
-				HamonProbeSocketReady((HamonNode *) ev->user_data,
-									  ev->events, now);
+				if (ev->user_data == &resolver_marker)
+					HamonResolverReadable();
+				else
+					HamonProbeSocketReady((HamonNode *) ev->user_data,
+										  ev->events, now);
 				MemoryContextSwitchTo(oldcxt);
 			}
 		}
@@ -253,6 +273,7 @@ HamonWorkerMain(Datum main_arg)
 static void
 hamon_worker_shmem_exit(int code, Datum arg)
 {
+	HamonResolverShutdown();
 	SpinLockAcquire(&HamonShmem->mutex);
 	HamonShmem->workers[worker.index].pid = 0;
 	HamonShmem->workers[worker.index].latch = NULL;
@@ -743,6 +764,9 @@ hamon_sync_wait_set(void)
 	ListCell   *lc;
 	int			nsockets = 0;
 
+	/* the resolver helper was started again: another socket */
+	if (HamonResolverSocket() != worker.resolver_sock)
+		worker.wes_dirty = true;
 	if (!worker.wes_dirty)
 	{
 		foreach(lc, worker.nodes)
@@ -799,7 +823,7 @@ hamon_sync_wait_set(void)
 			nsockets++;
 	}
 	/* room for every node to reconnect once before the next rebuild */
-	worker.wes_size = nsockets + list_length(worker.nodes) + 2;
+	worker.wes_size = nsockets + list_length(worker.nodes) + 3;
 	worker.wes = HamonCreateWaitEventSet(worker.wes_size);
 	worker.occurred = MemoryContextAlloc(TopMemoryContext,
 										 sizeof(WaitEvent) * worker.wes_size);
@@ -807,6 +831,13 @@ hamon_sync_wait_set(void)
 	AddWaitEventToSet(worker.wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
 					  NULL, NULL);
 	worker.wes_used = 2;
+	worker.resolver_sock = HamonResolverSocket();
+	if (worker.resolver_sock != PGINVALID_SOCKET)
+	{
+		AddWaitEventToSet(worker.wes, WL_SOCKET_READABLE, worker.resolver_sock,
+						  NULL, &resolver_marker);
+		worker.wes_used++;
+	}
 	foreach(lc, worker.nodes)
 	{
 		HamonNode  *node = (HamonNode *) lfirst(lc);
@@ -832,6 +863,9 @@ hamon_next_timeout(TimestampTz now)
 	ListCell   *lc;
 	long		ms;
 
+	/* a node waits for a connection slot, and one came free meanwhile */
+	if (HamonProbeSlotFreed())
+		return 0;
 	foreach(lc, worker.nodes)
 	{
 		TimestampTz t = HamonProbeNextWakeup((HamonNode *) lfirst(lc));

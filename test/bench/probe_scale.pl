@@ -42,7 +42,12 @@
 # How to run (as a non-root user, from a copy of the tree it can write; the
 # extension installed with make install):
 #   perl test/bench/probe_scale.pl [--nodes N] [--duration S] [--quick]
-#   --quick   50 nodes, 10 s (CI smoke)
+#   --runs R  convergence runs (default 10): the first from the
+#             registration, each further one from a restart of the witness
+#             with every node registered; each must see every real node up
+#             (probed since the run began) within --warmup_timeout (180 s)
+#             and reports its time to all-up (RESULT time_to_all_up)
+#   --quick   50 nodes, 10 s, 2 runs (CI smoke)
 # or, as root, test/bench/run-all.sh (copies the tree, runs as postgres).
 # The open-files limit (ulimit -n) must exceed max_files_per_process; the
 # script prints it.
@@ -88,12 +93,14 @@ use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
-my %opt = bench_options({ nodes => 1000, duration => 60, warmup_timeout => 180 },
-	'nodes=i', 'duration=f', 'warmup_timeout=f');
+my %opt = bench_options(
+	{ nodes => 1000, duration => 60, warmup_timeout => 180, runs => 10 },
+	'nodes=i', 'duration=f', 'warmup_timeout=f', 'runs=i');
 if ($opt{quick})
 {
 	$opt{nodes}    = 50 unless defined $opt{given}{nodes};
 	$opt{duration} = 10 unless defined $opt{given}{duration};
+	$opt{runs}     = 2  unless defined $opt{given}{runs};
 }
 
 my $script = 'probe_scale';
@@ -164,17 +171,58 @@ my $registered = $witness->safe_psql('postgres', 'SELECT count(*) FROM hamonitor
 die "registered $registered nodes, expected $opt{nodes}\n"
   unless $registered == $opt{nodes};
 
-# warm-up: every real node up
+# Convergence: every real node up, probed since the start of the run.
+# Run 1 starts at the registration, each further run at a restart of the
+# witness with every node registered (what connection pacing is for).
 my $n_real = 3 * $n_clusters;
-poll_until($witness,
-	"SELECT count(*) = $n_real FROM hamonitor.status WHERE health = 'up'",
-	't', $opt{warmup_timeout})
-  or die "not all $n_real real nodes were up after $opt{warmup_timeout}s: "
-  . $witness->safe_psql('postgres',
-	"SELECT health || '=' || count(*) FROM hamonitor.status GROUP BY health")
-  . "\n";
-say_out(sprintf('# all %d real nodes up %.1fs after registration', $n_real,
-	time() - $t_reg));
+my (@converge, $not_converged);
+$not_converged = 0;
+for my $run (1 .. $opt{runs})
+{
+	my $t_start = $t_reg;
+	if ($run > 1)
+	{
+		$witness->stop('fast');
+		$t_start = time();
+		$witness->start;
+	}
+	my $ok = poll_until($witness,
+		sprintf("SELECT count(*) = %d FROM hamonitor.status
+		          WHERE health = 'up' AND last_probe_at >= to_timestamp(%.6f)",
+			$n_real, $t_start),
+		't', $opt{warmup_timeout});
+	my $took = time() - $t_start;
+	if (!$ok)
+	{
+		$not_converged++;
+		say_out(sprintf('# run %d: NOT all %d real nodes up after %.0fs: %s',
+			$run, $n_real, $took,
+			$witness->safe_psql('postgres',
+				sprintf("SELECT string_agg(h || '=' || n, ' ') FROM (
+				           SELECT CASE WHEN last_probe_at >= to_timestamp(%.6f)
+				                       THEN health ELSE 'not probed yet' END AS h,
+				                  count(*) AS n
+				             FROM hamonitor.status GROUP BY 1) c", $t_start))));
+		next;
+	}
+	push @converge, $took;
+	say_out(sprintf('# run %d: all %d real nodes up %.1fs after the %s',
+		$run, $n_real, $took, $run == 1 ? 'registration' : 'witness restart'));
+}
+bench_result($script, 'time_to_all_up', \@converge,
+	failed => $not_converged, max => $opt{warmup_timeout});
+bench_count($script, 'runs_not_converged', $not_converged,
+	runs => $opt{runs}, target => 0);
+die "not all $n_real real nodes were up in $not_converged of $opt{runs} runs\n"
+  if $not_converged;
+# what the peers said of witness sessions cut mid-answer (the pre-pacing symptom)
+my $cut = 0;
+foreach my $peer ($primary, $sb1, $sb2)
+{
+	open my $fh, '<', $peer->logfile or next;
+	$cut += grep { /could not send data to client|connection to client lost/ } <$fh>;
+}
+bench_count($script, 'peer_sessions_cut', $cut);
 usleep(3_000_000);
 
 my @pids = split /\n/,
