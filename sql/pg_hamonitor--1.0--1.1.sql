@@ -398,3 +398,252 @@ BEGIN
 END;
 $$;
 REVOKE EXECUTE ON FUNCTION hamonitor.abandon_action(text) FROM PUBLIC;
+
+/* ---------------------------------------------------------------------
+ * Durability: a synchronous quorum kept by the witness
+ * --------------------------------------------------------------------- */
+
+-- A cluster's durability.  synchronous NULL follows pg_hamonitor.synchronous;
+-- 'quorum' makes the witness keep the primary's synchronous_standby_names
+-- at 'ANY k (...)' over the standbys that may be promoted, so that a
+-- failover to the right standby (decide.c: R + W > N) loses no commit the
+-- primary acknowledged.  Set with hamonitor.set_cluster_option().
+ALTER TABLE hamonitor.cluster
+    ADD COLUMN synchronous text CHECK (synchronous IN ('off', 'quorum')),
+    ADD COLUMN synchronous_k integer NOT NULL DEFAULT 1
+        CHECK (synchronous_k >= 1),
+    -- 'required': never lower k (writes wait); 'preferred': lower it when
+    -- too few standbys are connected, and say so (durability_degraded)
+    ADD COLUMN degrade_policy text NOT NULL DEFAULT 'required'
+        CHECK (degrade_policy IN ('required', 'preferred')),
+    -- preferred: when the witness lowered the quorum; committed before it
+    -- lowers it on the primary, cleared once it is restored
+    ADD COLUMN degraded_since timestamptz;
+
+ALTER TABLE hamonitor.node_state
+    -- primary: synchronous_standby_names as probed (what is applied)
+    ADD COLUMN synchronous_standby_names text,
+    -- primary: its walsenders as probed, [{application_name, sync_state,
+    -- flush_lsn}]; a standby's sync_state is its entry here
+    ADD COLUMN replication jsonb;
+
+-- the durability mode a cluster runs under: its own, or the setting's
+CREATE FUNCTION hamonitor.cluster_synchronous(cluster_name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(c.synchronous,
+                        current_setting('pg_hamonitor.synchronous', true),
+                        'off')
+          FROM hamonitor.cluster c
+         WHERE c.cluster_name = cluster_synchronous.cluster_name);
+
+-- The standbys a quorum counts (N): every registered node but the primary
+-- that may ever be promoted (priority > 0), of the cluster's system, not a
+-- primary itself (an old primary counts again once it is rejoined), and
+-- not cascading (a standby fed by another standby never acknowledges a
+-- commit to the primary).  A node never probed yet counts: it may be a
+-- standby, and leaving it out would let k be met without it.  The name a
+-- standby is listed under is its managed slot name (hamonitor.node.slot_name:
+-- unique per cluster, [a-z0-9_], at most 63 bytes, so PostgreSQL's
+-- case-insensitive match and its 63-byte cut of application_name leave it
+-- as it is); the witness writes it as application_name into the standby's
+-- primary_conninfo when it repoints it.
+CREATE FUNCTION hamonitor.quorum_standbys(cluster_name text)
+RETURNS TABLE (node_id integer, node_name text, application_name text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT n.node_id, n.node_name, n.slot_name
+      FROM hamonitor.node n
+      JOIN hamonitor.node_state s USING (node_id)
+      JOIN hamonitor.cluster c USING (cluster_name)
+     WHERE n.cluster_name = quorum_standbys.cluster_name
+       AND n.node_id IS DISTINCT FROM c.primary_node_id
+       AND n.priority > 0
+       AND NOT s.sysid_mismatch
+       AND s.role IS DISTINCT FROM 'primary'
+       AND (s.upstream_node_id IS NULL
+            OR s.upstream_node_id = c.primary_node_id)
+     ORDER BY n.slot_name
+$$;
+
+-- The synchronous_standby_names the witness wants on the cluster's primary:
+-- '' under 'off', while degraded, or with no standby to list; otherwise
+-- 'ANY k ("name", ...)'.
+CREATE FUNCTION hamonitor.synchronous_standby_names(cluster_name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT CASE
+                 WHEN hamonitor.cluster_synchronous(c.cluster_name) <> 'quorum'
+                      OR c.degraded_since IS NOT NULL
+                      OR q.names IS NULL THEN ''
+                 ELSE format('ANY %s (%s)', c.synchronous_k, q.names)
+               END
+          FROM hamonitor.cluster c
+          LEFT JOIN LATERAL (
+               SELECT string_agg('"' || qs.application_name || '"', ', '
+                                 ORDER BY qs.application_name) AS names
+                 FROM hamonitor.quorum_standbys(c.cluster_name) qs) q ON true
+         WHERE c.cluster_name = synchronous_standby_names.cluster_name);
+
+-- Sets one durability option of a cluster:
+--   'synchronous': 'off', 'quorum', or 'default' (follow pg_hamonitor.synchronous)
+--   'synchronous_k': k of 'ANY k', 1 .. the number of standbys
+--   'degrade': 'required' or 'preferred'
+-- Refused with nothing changed: an unknown option or value (22023), k out
+-- of range (22023), quorum in a cluster with no standby to list (55000).
+-- The witness applies the result to the primary on its next review.
+CREATE FUNCTION hamonitor.set_cluster_option(cluster_name text, option text,
+                                             value text)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    c record;
+    n integer;
+    k integer;
+    mode text;
+BEGIN
+    PERFORM hamonitor.validate_name(set_cluster_option.cluster_name, 'cluster');
+    IF option IS NULL OR value IS NULL THEN
+        RAISE EXCEPTION 'option and value must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO c FROM hamonitor.cluster x
+     WHERE x.cluster_name = set_cluster_option.cluster_name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'cluster "%" does not exist',
+                        set_cluster_option.cluster_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT count(*) INTO n
+      FROM hamonitor.quorum_standbys(set_cluster_option.cluster_name);
+
+    CASE option
+    WHEN 'synchronous' THEN
+        IF value NOT IN ('off', 'quorum', 'default') THEN
+            RAISE EXCEPTION 'invalid value "%" for option "synchronous"', value
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'One of off, quorum, default.';
+        END IF;
+        mode := CASE value WHEN 'default'
+                     THEN coalesce(current_setting('pg_hamonitor.synchronous', true), 'off')
+                     ELSE value END;
+        IF mode = 'quorum' AND n = 0 THEN
+            RAISE EXCEPTION 'cluster "%" has no standby that a quorum could list',
+                            set_cluster_option.cluster_name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Register a standby with a priority above 0 first.';
+        END IF;
+        IF mode = 'quorum' AND c.synchronous_k > n THEN
+            RAISE EXCEPTION 'cluster "%" has % standby(s), fewer than synchronous_k %',
+                            set_cluster_option.cluster_name, n, c.synchronous_k
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        UPDATE hamonitor.cluster x
+           SET synchronous = CASE value WHEN 'default' THEN NULL ELSE value END,
+               degraded_since = CASE WHEN mode = 'off' THEN NULL
+                                     ELSE degraded_since END
+         WHERE x.cluster_name = set_cluster_option.cluster_name;
+    WHEN 'synchronous_k' THEN
+        BEGIN
+            k := value::integer;
+        EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+            RAISE EXCEPTION 'invalid value "%" for option "synchronous_k"', value
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'An integer from 1 to the number of standbys.';
+        END;
+        IF k < 1 OR k > n THEN
+            RAISE EXCEPTION 'synchronous_k % is out of range for cluster "%"',
+                            k, set_cluster_option.cluster_name
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('It has %s standby(s) that a quorum can list.', n),
+                      HINT = 'An integer from 1 to the number of standbys.';
+        END IF;
+        UPDATE hamonitor.cluster x SET synchronous_k = k
+         WHERE x.cluster_name = set_cluster_option.cluster_name;
+    WHEN 'degrade' THEN
+        IF value NOT IN ('required', 'preferred') THEN
+            RAISE EXCEPTION 'invalid value "%" for option "degrade"', value
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'One of required, preferred.';
+        END IF;
+        UPDATE hamonitor.cluster x SET degrade_policy = value
+         WHERE x.cluster_name = set_cluster_option.cluster_name;
+    ELSE
+        RAISE EXCEPTION 'unknown cluster option "%"', option
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'One of synchronous, synchronous_k, degrade.';
+    END CASE;
+
+    INSERT INTO hamonitor.event (cluster_name, node_name, kind, detail)
+         VALUES (set_cluster_option.cluster_name, NULL, 'cluster_option_set',
+                 format('%s = %s by %s', option, value, current_user));
+    RETURN format('%s = %s; synchronous_standby_names wanted: %L', option,
+                  value,
+                  hamonitor.synchronous_standby_names(set_cluster_option.cluster_name));
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION hamonitor.set_cluster_option(text, text, text)
+    FROM PUBLIC;
+
+-- An unregistration that would leave a quorum cluster fewer standbys than
+-- k is refused: the primary's writes would wait for a standby that no
+-- longer exists.  (A cluster being deleted as a whole is gone already.)
+CREATE FUNCTION hamonitor.node_quorum_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    n integer;
+BEGIN
+    SELECT * INTO c FROM hamonitor.cluster x
+     WHERE x.cluster_name = OLD.cluster_name;
+    IF NOT FOUND
+       OR hamonitor.cluster_synchronous(c.cluster_name) <> 'quorum' THEN
+        RETURN OLD;
+    END IF;
+    SELECT count(*) INTO n FROM hamonitor.quorum_standbys(c.cluster_name) q
+     WHERE q.node_id <> OLD.node_id;
+    IF n < c.synchronous_k THEN
+        RAISE EXCEPTION 'unregistering node "%" would leave cluster "%" % standby(s), fewer than synchronous_k %',
+                        OLD.node_name, OLD.cluster_name, n, c.synchronous_k
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Lower synchronous_k or set synchronous to off first (hamonitor.set_cluster_option).';
+    END IF;
+    RETURN OLD;
+END;
+$$;
+CREATE TRIGGER node_quorum_check BEFORE DELETE ON hamonitor.node
+    FOR EACH ROW EXECUTE FUNCTION hamonitor.node_quorum_check();
+
+-- One row per cluster: its durability, and the synchronous_standby_names
+-- the witness wants on the primary against what the primary last showed.
+CREATE VIEW hamonitor.cluster_durability AS
+SELECT c.cluster_name,
+       hamonitor.cluster_synchronous(c.cluster_name) AS synchronous,
+       c.synchronous_k,
+       c.degrade_policy,
+       (SELECT count(*) FROM hamonitor.quorum_standbys(c.cluster_name))::integer
+           AS quorum_standbys,
+       CASE WHEN hamonitor.cluster_synchronous(c.cluster_name) <> 'quorum'
+                THEN 'off'
+            WHEN c.degraded_since IS NULL
+                 AND ps.synchronous_standby_names
+                     = hamonitor.synchronous_standby_names(c.cluster_name)
+                THEN 'guaranteed'
+            ELSE 'degraded'
+       END AS durability,
+       c.degraded_since,
+       hamonitor.synchronous_standby_names(c.cluster_name)
+           AS configured_standby_names,
+       ps.synchronous_standby_names AS applied_standby_names
+  FROM hamonitor.cluster c
+  LEFT JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id;
+GRANT SELECT ON hamonitor.cluster_durability TO pg_monitor;
