@@ -418,14 +418,17 @@ ALTER TABLE hamonitor.cluster
         CHECK (degrade_policy IN ('required', 'preferred')),
     -- preferred: when the witness lowered the quorum; committed before it
     -- lowers it on the primary, cleared once it is restored
-    ADD COLUMN degraded_since timestamptz;
+    ADD COLUMN degraded_since timestamptz,
+    -- the synchronous_standby_names the witness last set on a primary of
+    -- the cluster: switching to 'off' empties that, and nothing else
+    ADD COLUMN witness_standby_names text;
 
 ALTER TABLE hamonitor.node_state
     -- primary: synchronous_standby_names as probed (what is applied)
     ADD COLUMN synchronous_standby_names text,
-    -- primary: its walsenders as probed, [{application_name, sync_state,
-    -- flush_lsn}]; a standby's sync_state is its entry here
-    ADD COLUMN replication jsonb;
+    -- primary: its walsenders as probed, one "application_name<TAB>
+    -- sync_state" a line; a standby's sync_state is its line here
+    ADD COLUMN sync_states text;
 
 -- the durability mode a cluster runs under: its own, or the setting's
 CREATE FUNCTION hamonitor.cluster_synchronous(cluster_name text)
@@ -439,39 +442,47 @@ RETURN (SELECT coalesce(c.synchronous,
          WHERE c.cluster_name = cluster_synchronous.cluster_name);
 
 -- The standbys a quorum counts (N): every registered node but the primary
--- that may ever be promoted (priority > 0), of the cluster's system, not a
--- primary itself (an old primary counts again once it is rejoined), and
+-- that may ever be promoted (priority > 0), of the cluster's system, and
 -- not cascading (a standby fed by another standby never acknowledges a
--- commit to the primary).  A node never probed yet counts: it may be a
--- standby, and leaving it out would let k be met without it.  The name a
--- standby is listed under is its managed slot name (hamonitor.node.slot_name:
--- unique per cluster, [a-z0-9_], at most 63 bytes, so PostgreSQL's
--- case-insensitive match and its 63-byte cut of application_name leave it
--- as it is); the witness writes it as application_name into the standby's
--- primary_conninfo when it repoints it.
-CREATE FUNCTION hamonitor.quorum_standbys(cluster_name text)
+-- commit to the primary).  An old primary is listed too: it acknowledges
+-- nothing until it is rejoined, but from then on it may, and under
+-- 'required' a two-node cluster keeps waiting for it rather than running
+-- unprotected.  A node never probed yet counts: it may be a standby, and
+-- leaving it out would let k be met without it.  primary_node_id: the
+-- primary to list them for (a candidate about to be promoted), by default
+-- the cluster's.
+--
+-- The name a standby is listed under is its managed slot name
+-- (hamonitor.node.slot_name: unique per cluster, [a-z0-9_], at most 63
+-- bytes, so PostgreSQL's case-insensitive match and its 63-byte cut of
+-- application_name leave it as it is); the witness writes it as
+-- application_name into the standby's primary_conninfo.
+CREATE FUNCTION hamonitor.quorum_standbys(cluster_name text,
+                                          primary_node_id integer DEFAULT NULL)
 RETURNS TABLE (node_id integer, node_name text, application_name text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT n.node_id, n.node_name, n.slot_name
-      FROM hamonitor.node n
-      JOIN hamonitor.node_state s USING (node_id)
-      JOIN hamonitor.cluster c USING (cluster_name)
-     WHERE n.cluster_name = quorum_standbys.cluster_name
-       AND n.node_id IS DISTINCT FROM c.primary_node_id
+      FROM hamonitor.cluster c
+      CROSS JOIN LATERAL (SELECT coalesce(quorum_standbys.primary_node_id,
+                                          c.primary_node_id) AS id) p
+      JOIN hamonitor.node n USING (cluster_name)
+      JOIN hamonitor.node_state s ON s.node_id = n.node_id
+     WHERE c.cluster_name = quorum_standbys.cluster_name
+       AND n.node_id IS DISTINCT FROM p.id
        AND n.priority > 0
        AND NOT s.sysid_mismatch
-       AND s.role IS DISTINCT FROM 'primary'
        AND (s.upstream_node_id IS NULL
-            OR s.upstream_node_id = c.primary_node_id)
+            OR s.upstream_node_id IN (p.id, c.primary_node_id))
      ORDER BY n.slot_name
 $$;
 
--- The synchronous_standby_names the witness wants on the cluster's primary:
--- '' under 'off', while degraded, or with no standby to list; otherwise
--- 'ANY k ("name", ...)'.
-CREATE FUNCTION hamonitor.synchronous_standby_names(cluster_name text)
+-- The synchronous_standby_names the witness wants on the cluster's primary
+-- (or on primary_node_id, a candidate): '' under 'off', while degraded, or
+-- with no standby to list; otherwise 'ANY k ("name", ...)'.
+CREATE FUNCTION hamonitor.synchronous_standby_names(cluster_name text,
+                                                    primary_node_id integer DEFAULT NULL)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -485,7 +496,8 @@ RETURN (SELECT CASE
           LEFT JOIN LATERAL (
                SELECT string_agg('"' || qs.application_name || '"', ', '
                                  ORDER BY qs.application_name) AS names
-                 FROM hamonitor.quorum_standbys(c.cluster_name) qs) q ON true
+                 FROM hamonitor.quorum_standbys(c.cluster_name,
+                          synchronous_standby_names.primary_node_id) qs) q ON true
          WHERE c.cluster_name = synchronous_standby_names.cluster_name);
 
 -- Sets one durability option of a cluster:
@@ -647,3 +659,63 @@ SELECT c.cluster_name,
   FROM hamonitor.cluster c
   LEFT JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id;
 GRANT SELECT ON hamonitor.cluster_durability TO pg_monitor;
+
+-- 'sync': the engine's action that sets a primary's
+-- synchronous_standby_names (and its standbys' application_name)
+ALTER TABLE hamonitor.action DROP CONSTRAINT action_kind_check,
+    ADD CONSTRAINT action_kind_check
+        CHECK (kind IN ('failover', 'promote', 'switchover', 'fence',
+                        'unfence', 'sync'));
+
+-- The clusters whose primary needs a 'sync' action, and why: the list it
+-- applies is not the one wanted, or a standby the quorum counts streams
+-- from it under another application_name.  Under 'off' only a list the
+-- witness set is ever emptied.  The probe workers ask every few seconds
+-- (engine.c) and plan the action for a cluster with none open; a 'sync'
+-- action that just ran is given time to show in the probes (10 s), one
+-- that failed a minute before it is tried again.
+CREATE FUNCTION hamonitor.sync_reviews()
+RETURNS TABLE (cluster_name text, primary_node_id integer, node_name text,
+               reason text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.cluster_name, c.primary_node_id, pn.node_name,
+           CASE WHEN w.wanted IS DISTINCT FROM ps.synchronous_standby_names
+                THEN format('synchronous_standby_names is %L, wanted %L',
+                            ps.synchronous_standby_names, w.wanted)
+                ELSE format('standby "%s" does not stream as "%s"',
+                            unnamed.node_name, unnamed.application_name)
+           END
+      FROM hamonitor.cluster c
+      JOIN hamonitor.node pn ON pn.node_id = c.primary_node_id
+      JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
+      CROSS JOIN LATERAL (SELECT hamonitor.cluster_synchronous(c.cluster_name) AS mode,
+                                 hamonitor.synchronous_standby_names(c.cluster_name) AS wanted) w
+      LEFT JOIN LATERAL (
+           SELECT q.node_name, q.application_name
+             FROM hamonitor.quorum_standbys(c.cluster_name) q
+             JOIN hamonitor.node_state qs ON qs.node_id = q.node_id
+            WHERE w.mode = 'quorum' AND qs.health = 'up'
+              AND qs.role = 'standby' AND qs.wal_receiver = 'streaming'
+              AND qs.upstream_node_id = c.primary_node_id
+              AND NOT EXISTS (
+                  SELECT 1
+                    FROM regexp_split_to_table(coalesce(ps.sync_states, ''), E'\n') l
+                   WHERE lower(split_part(l, E'\t', 1)) = q.application_name)
+            ORDER BY q.application_name LIMIT 1) unnamed ON true
+     WHERE ps.health = 'up' AND ps.role = 'primary' AND NOT ps.fenced
+       AND NOT ps.sysid_mismatch AND ps.synchronous_standby_names IS NOT NULL
+       AND CASE WHEN w.mode = 'quorum'
+                THEN w.wanted <> ps.synchronous_standby_names
+                     OR unnamed.node_name IS NOT NULL
+                ELSE ps.synchronous_standby_names <> ''
+                     AND ps.synchronous_standby_names = c.witness_standby_names
+           END
+       AND NOT EXISTS (
+           SELECT 1 FROM hamonitor.action a
+            WHERE a.cluster_name = c.cluster_name AND a.kind = 'sync'
+              AND a.finished_at > clock_timestamp()
+                  - CASE a.state WHEN 'done' THEN interval '10 s'
+                                 ELSE interval '60 s' END)
+$$;

@@ -40,6 +40,17 @@
  *	   promotion in that cluster stays blocked until a human has looked
  *	   (hamonitor.abandon_action), or the candidate shows up as primary.
  *
+ * Durability (a cluster under 'quorum', see the README): a 'sync' action
+ * sets the primary's synchronous_standby_names to what the catalog wants
+ * (hamonitor.synchronous_standby_names) and the standbys' application_name
+ * to the name it lists them under; the probe worker plans one when
+ * hamonitor.sync_reviews() names the cluster (read with the open actions).
+ * A promotion gives the candidate its list for the remaining standbys
+ * before promote_sent, and a switchover pins the old primary's list to
+ * FIRST 1 (target) before it fences it: no commit is then acknowledged by
+ * the new primary alone, nor, during the switchover, by a standby other
+ * than the target.
+ *
  * The probe worker keeps each of its clusters' open action in memory
  * (HamonEngineRefresh reads them), and relaunches one whose worker is gone
  * (a witness restart, a crash): every phase below can be run again from
@@ -85,7 +96,7 @@
 static void hamon_requester_done(int slot);
 
 static const char *const kind_names[] = {
-	"fence", "unfence", "failover", "promote", "switchover"
+	"fence", "unfence", "failover", "promote", "switchover", "sync"
 };
 
 const char *
@@ -319,6 +330,67 @@ HamonEngineLaunchPlanned(List *actions)
 	}
 }
 
+/*
+ * Plans a 'sync' action for each of the clusters with no open action whose
+ * primary hamonitor.sync_reviews() names; HamonEngineTick launches it like
+ * any open action whose worker is not running.
+ */
+static void
+hamon_plan_sync(List *clusters)
+{
+	SPITupleTable *rows;
+	uint64		nrows;
+	uint64		i;
+
+	if (SPI_execute("SELECT cluster_name, primary_node_id, node_name, reason"
+					" FROM hamonitor.sync_reviews()", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not review the synchronous standby names");
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+	for (i = 0; i < nrows; i++)
+	{
+		char	   *name = SPI_getvalue(rows->vals[i], rows->tupdesc, 1);
+		ListCell   *lc;
+
+		foreach(lc, clusters)
+		{
+			HamonCluster *cluster = (HamonCluster *) lfirst(lc);
+			Oid			types[4] = {TEXTOID, INT4OID, TEXTOID, TEXTOID};
+			Datum		values[4];
+			bool		isnull;
+
+			if (cluster->action_id != 0 || strcmp(cluster->name, name) != 0)
+				continue;
+			values[0] = CStringGetTextDatum(name);
+			values[1] = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
+			values[2] = CStringGetTextDatum(SPI_getvalue(rows->vals[i],
+														 rows->tupdesc, 3));
+			values[3] = CStringGetTextDatum(SPI_getvalue(rows->vals[i],
+														 rows->tupdesc, 4));
+			if (SPI_execute_with_args("INSERT INTO hamonitor.action (cluster_name,"
+									  " kind, node_id, node_name, old_primary_id,"
+									  " requested_by, reason)"
+									  " VALUES ($1, 'sync', $2, $3, $2, 'pg_hamonitor', $4)"
+									  " ON CONFLICT (cluster_name) WHERE state IN"
+									  " ('planned', 'running', 'promote_sent', 'promoted')"
+									  " DO NOTHING RETURNING action_id",
+									  4, types, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+				elog(ERROR, "could not plan a sync action on cluster \"%s\"", name);
+			if (SPI_processed == 0)
+				continue;
+			cluster->action_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc,
+															 1, &isnull));
+			strlcpy(cluster->action_state, "planned",
+					sizeof(cluster->action_state));
+			cluster->action_stalled = false;
+			cluster->action_node_id = DatumGetInt32(values[1]);
+			cluster->action_launches = 0;
+			cluster->action_retry_at = 0;
+		}
+	}
+}
+
 /* transaction body of HamonEngineRefresh */
 static void
 hamon_refresh_txn(void *arg)
@@ -364,6 +436,7 @@ hamon_refresh_txn(void *arg)
 		if (found == 0)
 			cluster->action_state[0] = '\0';
 	}
+	hamon_plan_sync(clusters);
 }
 
 /*
@@ -600,6 +673,12 @@ typedef struct HamonActionRow
 static int	action_slot = -1;
 static MemoryContext action_cxt;
 
+static bool hamon_quorum_mode(const char *cluster_name, bool *required);
+static char *hamon_listed_name(int node_id);
+static bool hamon_set_names_on(HamonActionRow *r, const HamonNodeView *n,
+							   const char *names, const char *when,
+							   char **err);
+
 /*
  * At exit the action is no longer running; the slot is freed, unless a
  * manual requester still waits to read its mailbox (it frees it then).
@@ -781,7 +860,7 @@ hamon_claim_txn(void *arg)
 	if (!HamonCatalogLockCluster(r->cluster_name, false, &primary_id, &timeline))
 		return;
 	if ((r->kind == HAMON_ACT_FAILOVER || r->kind == HAMON_ACT_PROMOTE ||
-		 r->kind == HAMON_ACT_SWITCHOVER) &&
+		 r->kind == HAMON_ACT_SWITCHOVER || r->kind == HAMON_ACT_SYNC) &&
 		primary_id != r->old_primary_id)
 	{
 		hamon_fail(r, "action_stale", "55000",
@@ -893,6 +972,32 @@ hamon_switchover_prepare_txn(void *arg)
 	}
 	hamon_target_of(r, &cv.nodes[cv.primary], &old_t);
 	hamon_target_of(r, &cv.nodes[target], &t);
+
+	/*
+	 * Under quorum, from here to the end only the target acknowledges the
+	 * old primary's commits: none after the final LSN can then rest on
+	 * another standby alone.
+	 */
+	{
+		bool		required;
+
+		if (hamon_quorum_mode(r->cluster_name, &required))
+		{
+			char	   *pin = psprintf("FIRST 1 (\"%s\")",
+									   hamon_listed_name(r->node_id));
+
+			if (!hamon_set_names_on(r, &cv.nodes[cv.primary], pin,
+									", pinned to the switchover's target",
+									&err))
+			{
+				hamon_fail(r, "switchover_failed",
+						   strstr(err, "permission denied") ? "42501" : "55000",
+						   psprintf("switchover to node \"%s\" not started: %s",
+									r->node_name, err));
+				return;
+			}
+		}
+	}
 
 	f.target = &old_t;
 	f.keep_pid = 0;
@@ -1095,6 +1200,8 @@ hamon_finish_txn(void *arg)
 	StringInfoData summary;
 	int			target;
 	int			i;
+	bool		quorum;
+	bool		required;
 
 	hamon_action_view(r, &cv, &target);
 	hamon_target_of(r, &cv.nodes[target], &new_t);
@@ -1103,6 +1210,7 @@ hamon_finish_txn(void *arg)
 	/* the standbys' slots exist before they are pointed at the new primary */
 	HamonCreateManagedSlots(r->cluster_name, &new_t, r->node_id);
 
+	quorum = hamon_quorum_mode(r->cluster_name, &required);
 	initStringInfo(&summary);
 	appendStringInfo(&summary, "promoted \"%s\"", r->node_name);
 	if (r->timeline > 0)
@@ -1133,6 +1241,8 @@ hamon_finish_txn(void *arg)
 		hamon_target_of(r, n, &t);
 		rp.target = &t;
 		rp.new_primary_conninfo = new_t.conninfo;
+		/* under quorum it streams under the name the list has for it */
+		rp.application_name = quorum ? hamon_listed_name(n->node_id) : NULL;
 		rp.masked = NULL;
 		if (HamonTry(HamonStepRepoint, &rp, &err))
 		{
@@ -1162,6 +1272,247 @@ hamon_finish_txn(void *arg)
 	hamon_set_state(r, "done", summary.data, NULL, -1);
 	/* the probe workers reload the new primary once this commits */
 	HamonRegistryChanged();
+}
+
+/* ---------------------------------------------------------------------
+ * Durability steps (a cluster under 'quorum')
+ * --------------------------------------------------------------------- */
+
+/* whether the cluster runs under 'quorum'; *required: degrade = required */
+static bool
+hamon_quorum_mode(const char *cluster_name, bool *required)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+	bool		quorum;
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	if (SPI_execute_with_args("SELECT hamonitor.cluster_synchronous(c.cluster_name) = 'quorum',"
+							  " c.degrade_policy = 'required'"
+							  " FROM hamonitor.cluster c WHERE c.cluster_name = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the durability of cluster \"%s\"", cluster_name);
+	if (SPI_processed != 1)
+		return false;
+	quorum = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	*required = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 2, &isnull));
+	return quorum;
+}
+
+/* the synchronous_standby_names wanted on primary_id (a candidate, maybe) */
+static char *
+hamon_wanted_names(const char *cluster_name, int primary_id)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	char	   *names;
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	values[1] = Int32GetDatum(primary_id);
+	if (SPI_execute_with_args("SELECT hamonitor.synchronous_standby_names($1, $2)",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not compute the synchronous_standby_names of cluster \"%s\"",
+			 cluster_name);
+	names = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return names ? names : pstrdup("");
+}
+
+/* the name the node is listed under (its managed slot name) */
+static char *
+hamon_listed_name(int node_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+
+	values[0] = Int32GetDatum(node_id);
+	if (SPI_execute_with_args("SELECT slot_name FROM hamonitor.node WHERE node_id = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "node %d is no longer registered", node_id);
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* records the list the witness set, so that 'off' empties only that */
+static void
+hamon_record_witness_names(const char *cluster_name, const char *names)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	values[1] = CStringGetTextDatum(names);
+	if (SPI_execute_with_args("UPDATE hamonitor.cluster SET witness_standby_names = $2"
+							  " WHERE cluster_name = $1",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the synchronous_standby_names of cluster \"%s\"",
+			 cluster_name);
+}
+
+/* a failed synchronous_standby_names step, with the grant it may lack */
+static char *
+hamon_sync_error(const char *node_name, const char *names, const char *err)
+{
+	return psprintf("could not set synchronous_standby_names = '%s' on \"%s\": %s%s",
+					names, node_name, err,
+					strstr(err, "permission denied") ?
+					"; the witness's role needs GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names (and EXECUTE on pg_reload_conf()) on the peers" : "");
+}
+
+/* sets names on n, and records the event; false with *err if it failed */
+static bool
+hamon_set_names_on(HamonActionRow *r, const HamonNodeView *n,
+				   const char *names, const char *when, char **err)
+{
+	HamonTarget t;
+	HamonSyncNamesArgs a;
+
+	hamon_target_of(r, n, &t);
+	a.target = &t;
+	a.names = names;
+	if (!HamonTry(HamonStepSetSyncNames, &a, err))
+	{
+		*err = hamon_sync_error(n->node_name, names, *err);
+		return false;
+	}
+	hamon_record_witness_names(r->cluster_name, names);
+	HamonCatalogWriteEvent(r->cluster_name, n->node_name,
+						   "synchronous_standby_names_set",
+						   psprintf("'%s'%s", names, when));
+	return true;
+}
+
+/*
+ * Phase "running" of a 'sync' action: every standby the quorum counts that
+ * is up streams under the name it is listed under (its primary_conninfo's
+ * application_name, set first, so that a new list never waits for a name
+ * nobody streams under yet), then the primary gets the wanted list.
+ */
+static void
+hamon_sync_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	HamonClusterView cv;
+	int			target;
+	bool		required;
+	char	   *names;
+	char	   *err = NULL;
+	StringInfoData summary;
+
+	hamon_action_view(r, &cv, &target);
+	initStringInfo(&summary);
+	if (hamon_quorum_mode(r->cluster_name, &required))
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		int			nlisted;
+		int		   *ids;
+		char	  **apps;
+		int			i;
+
+		values[0] = CStringGetTextDatum(r->cluster_name);
+		if (SPI_execute_with_args("SELECT node_id, application_name"
+								  " FROM hamonitor.quorum_standbys($1)",
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not list the quorum of cluster \"%s\"", r->cluster_name);
+		nlisted = (int) SPI_processed;
+		ids = palloc(sizeof(int) * Max(nlisted, 1));
+		apps = palloc(sizeof(char *) * Max(nlisted, 1));
+		for (i = 0; i < nlisted; i++)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+			apps[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		}
+		for (i = 0; i < nlisted; i++)
+		{
+			const HamonNodeView *n = NULL;
+			HamonRepointArgs rp;
+			HamonTarget t;
+			int			j;
+
+			for (j = 0; j < cv.nnodes; j++)
+				if (cv.nodes[j].node_id == ids[i])
+					n = &cv.nodes[j];
+			if (n == NULL || n->health != HAMON_HEALTH_UP ||
+				n->role != HAMON_ROLE_STANDBY)
+				continue;
+			hamon_target_of(r, n, &t);
+			rp.target = &t;
+			rp.new_primary_conninfo = NULL;
+			rp.application_name = apps[i];
+			rp.masked = NULL;
+			rp.changed = false;
+			if (!HamonTry(HamonStepRepoint, &rp, &err))
+				HamonCatalogWriteEvent(r->cluster_name, n->node_name,
+									   "application_name_failed",
+									   psprintf("could not set application_name '%s' in its primary_conninfo: %s",
+												apps[i], err));
+			else if (rp.changed)
+			{
+				HamonCatalogWriteEvent(r->cluster_name, n->node_name,
+									   "application_name_set",
+									   psprintf("primary_conninfo now %s", rp.masked));
+				appendStringInfo(&summary, "application_name of \"%s\" set; ",
+								 n->node_name);
+			}
+		}
+	}
+
+	names = hamon_wanted_names(r->cluster_name, r->node_id);
+	if (!hamon_set_names_on(r, &cv.nodes[target], names, "", &err))
+	{
+		hamon_fail(r, "synchronous_standby_names_failed",
+				   strstr(err, "permission denied") ? "42501" : "55000", err);
+		return;
+	}
+	appendStringInfo(&summary, "synchronous_standby_names = '%s'", names);
+	hamon_set_state(r, "done", summary.data, NULL, -1);
+}
+
+/*
+ * Before a promotion is requested, under 'quorum': the candidate gets the
+ * list for the standbys that remain (the old primary among them, for when
+ * it is rejoined), so that it never acknowledges a commit alone.  Under
+ * degrade = required a candidate that cannot be given it is not promoted
+ * (the action fails, nothing was done, and the decision comes again);
+ * under preferred it is promoted anyway, on record.
+ */
+static void
+hamon_candidate_sync_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	HamonClusterView cv;
+	int			target;
+	bool		required;
+	char	   *names;
+	char	   *err = NULL;
+
+	r->ok = true;
+	if (!hamon_quorum_mode(r->cluster_name, &required))
+		return;
+	hamon_action_view(r, &cv, &target);
+	names = hamon_wanted_names(r->cluster_name, r->node_id);
+	if (hamon_set_names_on(r, &cv.nodes[target], names, ", before its promotion",
+						   &err))
+		return;
+	if (!required)
+	{
+		HamonCatalogWriteEvent(r->cluster_name, r->node_name,
+							   "synchronous_standby_names_failed",
+							   psprintf("%s; promoting it anyway (degrade = preferred): it may acknowledge commits alone until the witness sets the list",
+										err));
+		return;
+	}
+	r->ok = false;
+	hamon_fail(r, "promote_failed", strstr(err, "permission denied") ? "42501" : "55000",
+			   psprintf("%s; \"%s\" not promoted (degrade = required): it would acknowledge commits alone",
+						err, r->node_name));
 }
 
 /* a manual request, from the slot, written as an action row */
@@ -1243,6 +1594,17 @@ hamon_run_action(HamonActionRow *r)
 				(void) HamonRunInTransaction(hamon_fence_txn, r, "fence a node");
 				return;
 			}
+			if (r->kind == HAMON_ACT_SYNC)
+			{
+				(void) HamonRunInTransaction(hamon_sync_txn, r,
+											 "set synchronous_standby_names");
+				return;
+			}
+			/* under quorum: the candidate's own list, before the request */
+			if (!HamonRunInTransaction(hamon_candidate_sync_txn, r,
+									   "give the candidate its synchronous_standby_names") ||
+				!r->ok)
+				return;
 			if (r->kind == HAMON_ACT_SWITCHOVER &&
 				(!HamonRunInTransaction(hamon_switchover_prepare_txn, r,
 										"prepare a switchover") || !r->ok))

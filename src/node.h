@@ -98,6 +98,9 @@ typedef struct HamonProbeResult
 	char		privilege_error[256];	/* the check itself failed */
 	bool		read_only;		/* default_transaction_read_only is on */
 	char		primary_slot_name[NAMEDATALEN];
+	/* primary: synchronous_standby_names, and its walsenders' sync_state */
+	char		synchronous_standby_names[1024];
+	char		sync_states[4096];	/* "application_name\tsync_state" lines */
 } HamonProbeResult;
 
 typedef struct HamonCluster
