@@ -111,7 +111,7 @@ my $promoted_id = event_value($witness, $cluster, 'promoted',
 ok(defined $set_id && $set_id ne '' && $set_id < $promoted_id,
 	'the candidate got its synchronous_standby_names before it was promoted');
 is($new_primary->safe_psql('postgres', $ssn),
-	qq{ANY 1 ("hamonitor_$other_name", "hamonitor_primary")},
+	qq{ANY 1 ("hamonitor_primary", "hamonitor_$other_name")},
 	'the new primary lists the remaining standby and the old primary');
 ok( $new_primary->poll_query_until(
 		'postgres',
