@@ -719,3 +719,57 @@ AS $$
                   - CASE a.state WHEN 'done' THEN interval '10 s'
                                  ELSE interval '60 s' END)
 $$;
+
+-- The failover rule under a quorum (decide.c: R + W > N), for
+-- simulate_failover: sync_listed marks a standby the primary's applied
+-- list names; synchronous_k is the k it applied (NULL or 0: no quorum,
+-- max_failover_lag rules), durability_degraded a quorum that was lowered.
+ALTER TYPE hamonitor.simulated_node ADD ATTRIBUTE sync_listed boolean;
+DROP FUNCTION hamonitor.simulate_failover(hamonitor.simulated_node[],
+    timestamptz, boolean, integer, integer, bigint);
+CREATE FUNCTION hamonitor.simulate_failover(nodes hamonitor.simulated_node[],
+                                            now timestamptz,
+                                            auto_failover boolean DEFAULT NULL,
+                                            failover_timeout_ms integer DEFAULT NULL,
+                                            restart_grace_ms integer DEFAULT NULL,
+                                            max_failover_lag bigint DEFAULT NULL,
+                                            synchronous_k integer DEFAULT NULL,
+                                            durability_degraded boolean DEFAULT false,
+                                            OUT verdict text,
+                                            OUT candidate text,
+                                            OUT reason text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'hamonitor_simulate_failover'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+
+-- The quorum each primary applied, as last probed, for the failover
+-- decision of the probe workers (engine.c reads it): k of its 'ANY k' (or
+-- 'FIRST k'; a plain list is FIRST 1), whether the cluster is degraded,
+-- and the nodes the list names.  Only clusters under 'quorum': a list a
+-- DBA wrote under 'off' names standbys by names of their own, and the
+-- max_failover_lag rules stay theirs.  A degraded cluster is listed even
+-- with an empty list: its automatic failover is blocked.
+CREATE FUNCTION hamonitor.quorum_applied()
+RETURNS TABLE (cluster_name text, sync_k integer, degraded boolean,
+               listed integer[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.cluster_name,
+           CASE WHEN coalesce(ps.synchronous_standby_names, '') = '' THEN 0
+                ELSE coalesce(substring(ps.synchronous_standby_names
+                                        FROM '^\s*(?:[Aa][Nn][Yy]|[Ff][Ii][Rr][Ss][Tt])\s+([0-9]+)\s*\(')::integer,
+                              1)
+           END,
+           c.degraded_since IS NOT NULL,
+           (SELECT array_agg(n.node_id ORDER BY n.node_id)
+              FROM hamonitor.node n
+             WHERE n.cluster_name = c.cluster_name
+               AND n.node_id IS DISTINCT FROM c.primary_node_id
+               AND position(lower('"' || n.slot_name || '"')
+                            IN lower(ps.synchronous_standby_names)) > 0)
+      FROM hamonitor.cluster c
+      LEFT JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
+     WHERE hamonitor.cluster_synchronous(c.cluster_name) = 'quorum'
+$$;

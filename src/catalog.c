@@ -919,6 +919,9 @@ HamonCatalogLoadView(const char *cluster_name, int primary_id, int timeline,
 	cv->nodes = palloc0(sizeof(HamonNodeView) * Max(cv->nnodes, 1));
 	cv->primary = -1;
 	cv->timeline = timeline;
+	/* the quorum rule is the probe worker's; the manual paths check lag */
+	cv->sync_k = 0;
+	cv->sync_degraded = false;
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];

@@ -75,6 +75,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -94,6 +95,7 @@
 #define HAMON_ACTION_LOCK_TIMEOUT "10s"
 
 static void hamon_requester_done(int slot);
+static HamonNode *hamon_member(HamonCluster *cluster, int node_id);
 
 static const char *const kind_names[] = {
 	"fence", "unfence", "failover", "promote", "switchover", "sync"
@@ -391,6 +393,64 @@ hamon_plan_sync(List *clusters)
 	}
 }
 
+/*
+ * The quorum each cluster's primary applied (hamonitor.quorum_applied()),
+ * for the failover decision: k, degraded, and which members it lists.
+ * Read with the open actions, every few seconds: what counts is the list
+ * the primary last applied before it failed, which the catalog keeps.
+ */
+static void
+hamon_load_quorum(List *clusters)
+{
+	ListCell   *lc;
+	uint64		i;
+
+	if (SPI_execute("SELECT cluster_name, sync_k, degraded, listed"
+					" FROM hamonitor.quorum_applied()", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the applied quorums");
+	foreach(lc, clusters)
+	{
+		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
+		ListCell   *lc2;
+
+		cluster->sync_k = 0;
+		cluster->sync_degraded = false;
+		foreach(lc2, cluster->members)
+			((HamonNode *) lfirst(lc2))->sync_listed = false;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum		d;
+
+			if (strcmp(SPI_getvalue(tup, desc, 1), cluster->name) != 0)
+				continue;
+			cluster->sync_k = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+			cluster->sync_degraded = DatumGetBool(SPI_getbinval(tup, desc, 3,
+																&isnull));
+			d = SPI_getbinval(tup, desc, 4, &isnull);
+			if (!isnull)
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(d);
+				Datum	   *ids;
+				int			nids;
+				int			j;
+
+				deconstruct_array(arr, INT4OID, sizeof(int32), true,
+								  TYPALIGN_INT, &ids, NULL, &nids);
+				for (j = 0; j < nids; j++)
+				{
+					HamonNode  *n = hamon_member(cluster, DatumGetInt32(ids[j]));
+
+					if (n != NULL)
+						n->sync_listed = true;
+				}
+			}
+		}
+	}
+}
+
 /* transaction body of HamonEngineRefresh */
 static void
 hamon_refresh_txn(void *arg)
@@ -437,6 +497,7 @@ hamon_refresh_txn(void *arg)
 			cluster->action_state[0] = '\0';
 	}
 	hamon_plan_sync(clusters);
+	hamon_load_quorum(clusters);
 }
 
 /*

@@ -390,6 +390,13 @@ hamonitor_simulate_failover(PG_FUNCTION_ARGS)
 		PG_GETARG_INT32(4);
 	rules.max_lag_bytes = PG_ARGISNULL(5) ? hamon_max_failover_lag :
 		PG_GETARG_INT64(5);
+	/* 1.1: the quorum the primary applied (k, 0 for none), degraded */
+	cv.sync_k = (PG_NARGS() > 6 && !PG_ARGISNULL(6)) ? PG_GETARG_INT32(6) : 0;
+	cv.sync_degraded = (PG_NARGS() > 7 && !PG_ARGISNULL(7)) && PG_GETARG_BOOL(7);
+	if (cv.sync_k < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("synchronous_k must be 0 (no quorum) or positive")));
 
 	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &typbyval, &typalign);
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, typbyval, typalign,
@@ -479,6 +486,8 @@ hamonitor_simulate_failover(PG_FUNCTION_ARGS)
 		v->alive_at = isnull ? 0 : DatumGetTimestampTz(d);
 		if (v->alive_at != 0)
 			v->alive_signal = true;
+		d = hamon_field(tup, "sync_listed", &isnull);
+		v->sync_listed = !isnull && DatumGetBool(d);
 	}
 	/* upstreams are given by name */
 	for (i = 0; i < nelems; i++)

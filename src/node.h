@@ -126,6 +126,10 @@ typedef struct HamonCluster
 	int			action_launches;	/* by this worker, for the backoff */
 	bool		action_running; /* its worker was running at the last look */
 	TimestampTz action_retry_at;
+
+	/* the quorum its primary applied, as the catalog last said (engine.c) */
+	int			sync_k;			/* 0: none (max_failover_lag rules) */
+	bool		sync_degraded;
 } HamonCluster;
 
 typedef struct HamonNode
@@ -201,6 +205,7 @@ typedef struct HamonNode
 	TimestampTz slot_set_at;	/* primary_slot_name last set (slots.c) */
 	uint32		slots_hash;		/* of what the slot review looks at */
 	bool		has_slots;		/* its last probe listed replication slots */
+	bool		sync_listed;	/* the primary's applied quorum names it (engine.c) */
 	bool		flags_dirty;	/* the flags above changed, to be written */
 
 	/* a finished probe waiting to be written */
