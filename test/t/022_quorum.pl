@@ -124,12 +124,37 @@ is($new_primary->safe_psql('postgres', 'SELECT count(*) FROM t'),
 	'3', 'every acknowledged row is on the new primary, and it takes commits');
 
 # ---------------------------------------------------------------------
-# off empties the list the witness set
+# off empties the list the witness set; quorum sets it again
 # ---------------------------------------------------------------------
 
 $witness->safe_psql('postgres',
 	"SELECT hamonitor.set_cluster_option('$cluster', 'synchronous', 'off')");
 ok($new_primary->poll_query_until('postgres', $ssn, ''),
 	'off: the list the witness set is emptied');
+$witness->safe_psql('postgres',
+	"SELECT hamonitor.set_cluster_option('$cluster', 'synchronous', 'quorum')");
+ok( $new_primary->poll_query_until(
+		'postgres', $ssn,
+		qq{ANY 1 ("hamonitor_primary", "hamonitor_$other_name")}),
+	'quorum again: the list is back');
+
+# ---------------------------------------------------------------------
+# R + W > N: ANY 1 of 2 listed, the old primary (listed, not rejoined) is
+# down: when the new primary crashes, the remaining standby alone is not
+# enough evidence that one holds every acknowledged commit
+# ---------------------------------------------------------------------
+
+$new_primary->safe_psql('postgres', 'INSERT INTO t VALUES (4)');
+$last_lsn = $new_primary->lsn('insert');
+ok(wait_for_status($witness, $other_name, "receive_lsn >= '$last_lsn'", $cluster),
+	"the witness saw $other_name receive the last commit");
+$before = last_event_id($witness);
+kill9_all($new_primary);
+ok( wait_for_event(
+		$witness, $cluster, 'failover_blocked',
+		"detail LIKE '%ANY 1 of 2 listed standbys%1 more needed%'", $before),
+	'failover blocked: 2 listed standbys must be seen, 1 more is needed');
+is(count_events($witness, $cluster, 'promoted', undef, $before),
+	0, 'nothing promoted');
 
 done_testing();
