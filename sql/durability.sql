@@ -40,6 +40,8 @@ SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('dur', 'synchronous_k',
 SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('dur', 'synchronous_k', 'two')$$);
 SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('dur', 'synchronous_k', '99999999999')$$);
 SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('dur', 'degrade', 'sometimes')$$);
+SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('dur', 'degrade_grace', 'soon')$$);
+SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('dur', 'degrade_grace', '-5s')$$);
 SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('nope', 'synchronous', 'quorum')$$);
 SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('dur', 'synchronous', NULL)$$);
 SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('bad name!', 'synchronous', 'off')$$);
@@ -51,6 +53,8 @@ SELECT synchronous, durability, configured_standby_names FROM hamonitor.cluster_
 SELECT hamonitor.set_cluster_option('dur', 'synchronous', 'quorum');
 SELECT hamonitor.set_cluster_option('dur', 'synchronous_k', '2');
 SELECT hamonitor.set_cluster_option('dur', 'degrade', 'preferred');
+SELECT hamonitor.set_cluster_option('dur', 'degrade_grace', '30s');
+SELECT degrade_grace FROM hamonitor.cluster WHERE cluster_name = 'dur';
 SELECT kind, detail FROM hamonitor.events WHERE kind = 'cluster_option_set' ORDER BY 1, 2;
 -- not applied yet (the primary has not shown it): not guaranteed
 SELECT synchronous, synchronous_k, degrade_policy, quorum_standbys, durability,
@@ -60,6 +64,18 @@ SELECT synchronous, synchronous_k, degrade_policy, quorum_standbys, durability,
 UPDATE hamonitor.node_state SET synchronous_standby_names = hamonitor.synchronous_standby_names('dur') WHERE node_id = :p_id;
 SELECT durability, configured_standby_names = applied_standby_names AS applied
   FROM hamonitor.cluster_durability WHERE cluster_name = 'dur';
+-- status: each standby's sync_state from its primary's walsenders (by
+-- the listed name), and the cluster's durability
+UPDATE hamonitor.node_state SET sync_states = E'hamonitor_s1\tquorum\nother\tasync' WHERE node_id = :p_id;
+UPDATE hamonitor.node_state SET role = 'standby'
+ WHERE node_id = (SELECT node_id FROM hamonitor.node WHERE node_name = 's1' AND cluster_name = 'dur');
+SELECT node_name, role, sync_state, durability FROM hamonitor.status
+ WHERE cluster_name = 'dur' ORDER BY node_name;
+-- the failover decision's view of the applied quorum: k and the listed nodes
+SELECT q.sync_k, q.degraded,
+       (SELECT array_agg(n.node_name ORDER BY n.node_name) FROM hamonitor.node n
+         WHERE n.node_id = ANY (q.listed)) AS listed
+  FROM hamonitor.quorum_applied() q WHERE q.cluster_name = 'dur';
 -- degraded (preferred, too few standbys): the list is emptied
 UPDATE hamonitor.cluster SET degraded_since = now() WHERE cluster_name = 'dur';
 SELECT durability, configured_standby_names FROM hamonitor.cluster_durability WHERE cluster_name = 'dur';

@@ -504,6 +504,8 @@ RETURN (SELECT CASE
 --   'synchronous': 'off', 'quorum', or 'default' (follow pg_hamonitor.synchronous)
 --   'synchronous_k': k of 'ANY k', 1 .. the number of standbys
 --   'degrade': 'required' or 'preferred'
+--   'degrade_grace': under preferred, how long fewer than k standbys may
+--                    be connected before the quorum is lowered ('10s')
 -- Refused with nothing changed: an unknown option or value (22023), k out
 -- of range (22023), quorum in a cluster with no standby to list (55000).
 -- The witness applies the result to the primary on its next review.
@@ -578,6 +580,25 @@ BEGIN
         END IF;
         UPDATE hamonitor.cluster x SET synchronous_k = k
          WHERE x.cluster_name = set_cluster_option.cluster_name;
+    WHEN 'degrade_grace' THEN
+        DECLARE
+            g interval;
+        BEGIN
+            BEGIN
+                g := value::interval;
+            EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow
+                           OR interval_field_overflow THEN
+                RAISE EXCEPTION 'invalid value "%" for option "degrade_grace"', value
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'An interval of zero or more, such as ''10s''.';
+            END;
+            IF g < interval '0' THEN
+                RAISE EXCEPTION 'degrade_grace must not be negative'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            UPDATE hamonitor.cluster x SET degrade_grace = g
+             WHERE x.cluster_name = set_cluster_option.cluster_name;
+        END;
     WHEN 'degrade' THEN
         IF value NOT IN ('required', 'preferred') THEN
             RAISE EXCEPTION 'invalid value "%" for option "degrade"', value
@@ -589,7 +610,7 @@ BEGIN
     ELSE
         RAISE EXCEPTION 'unknown cluster option "%"', option
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'One of synchronous, synchronous_k, degrade.';
+                  HINT = 'One of synchronous, synchronous_k, degrade, degrade_grace.';
     END CASE;
 
     INSERT INTO hamonitor.event (cluster_name, node_name, kind, detail)
@@ -773,3 +794,181 @@ AS $$
       LEFT JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
      WHERE hamonitor.cluster_synchronous(c.cluster_name) = 'quorum'
 $$;
+
+-- degrade = 'preferred': how long fewer than k listed standbys may be
+-- connected before the witness lowers the quorum, and its bookkeeping
+ALTER TABLE hamonitor.cluster
+    ADD COLUMN degrade_grace interval NOT NULL DEFAULT '10 s'
+        CHECK (degrade_grace >= interval '0'),
+    -- since when fewer than k listed standbys are connected (not degraded)
+    ADD COLUMN quorum_short_since timestamptz,
+    -- degraded, k standbys back: the primary's LSN they must have flushed
+    ADD COLUMN restore_lsn pg_lsn;
+
+-- Degrade and restore under degrade = 'preferred', run by the probe workers
+-- with their review of the open actions (engine.c), in that transaction:
+--  - fewer than k listed standbys connected to the primary (its
+--    pg_stat_replication) for degrade_grace: degraded_since is set and a
+--    durability_degraded event written; once that commits, the 'sync'
+--    action that follows empties the primary's list (so the catalog says
+--    "degraded" before the primary acknowledges a commit alone);
+--  - degraded, and k listed standbys connected again: the primary's LSN as
+--    probed then is the mark; once k of them have flushed it (their
+--    pg_last_wal_receive_lsn), the quorum is restored
+--    (durability_restored) and the 'sync' action sets the list again.
+-- A cluster row another session holds locked is looked at next time.
+CREATE FUNCTION hamonitor.review_durability()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT c.cluster_name, c.synchronous_k AS k, c.degraded_since,
+               c.quorum_short_since, c.restore_lsn, c.degrade_grace,
+               ps.current_lsn, pn.node_name AS primary_name,
+               (SELECT count(*) FROM hamonitor.quorum_standbys(c.cluster_name) q
+                 WHERE EXISTS (
+                       SELECT 1
+                         FROM regexp_split_to_table(coalesce(ps.sync_states, ''), E'\n') l
+                        WHERE lower(split_part(l, E'\t', 1)) = q.application_name)
+               )::integer AS connected,
+               (SELECT count(*) FROM hamonitor.quorum_standbys(c.cluster_name) q
+                  JOIN hamonitor.node_state qs ON qs.node_id = q.node_id
+                 WHERE c.restore_lsn IS NOT NULL AND qs.health = 'up'
+                   AND qs.role = 'standby'
+                   AND qs.upstream_node_id = c.primary_node_id
+                   AND qs.receive_lsn >= c.restore_lsn)::integer AS caught_up
+          FROM hamonitor.cluster c
+          JOIN hamonitor.node pn ON pn.node_id = c.primary_node_id
+          JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
+         WHERE hamonitor.cluster_synchronous(c.cluster_name) = 'quorum'
+           AND c.degrade_policy = 'preferred'
+           AND ps.health = 'up' AND ps.role = 'primary' AND NOT ps.fenced
+           AND NOT ps.sysid_mismatch
+           FOR UPDATE OF c SKIP LOCKED
+    LOOP
+        IF r.degraded_since IS NULL THEN
+            IF r.connected >= r.k THEN
+                IF r.quorum_short_since IS NOT NULL THEN
+                    UPDATE hamonitor.cluster c SET quorum_short_since = NULL
+                     WHERE c.cluster_name = r.cluster_name;
+                END IF;
+            ELSIF r.quorum_short_since IS NULL THEN
+                UPDATE hamonitor.cluster c SET quorum_short_since = now()
+                 WHERE c.cluster_name = r.cluster_name;
+            ELSIF now() - r.quorum_short_since >= r.degrade_grace THEN
+                UPDATE hamonitor.cluster c
+                   SET degraded_since = now(), quorum_short_since = NULL,
+                       restore_lsn = NULL
+                 WHERE c.cluster_name = r.cluster_name;
+                INSERT INTO hamonitor.event (cluster_name, node_name, kind, detail)
+                     VALUES (r.cluster_name, r.primary_name, 'durability_degraded',
+                             format('%s of the listed standbys connected, fewer than k = %s, for %s (degrade = preferred): the witness empties synchronous_standby_names so that writes go on; commits are now acknowledged by the primary alone, and automatic failover is blocked until the quorum is restored',
+                                    r.connected, r.k, r.degrade_grace));
+            END IF;
+        ELSIF r.connected < r.k THEN
+            IF r.restore_lsn IS NOT NULL THEN
+                UPDATE hamonitor.cluster c SET restore_lsn = NULL
+                 WHERE c.cluster_name = r.cluster_name;
+            END IF;
+        ELSIF r.restore_lsn IS NULL THEN
+            UPDATE hamonitor.cluster c SET restore_lsn = r.current_lsn
+             WHERE c.cluster_name = r.cluster_name;
+        ELSIF r.caught_up >= r.k THEN
+            UPDATE hamonitor.cluster c
+               SET degraded_since = NULL, restore_lsn = NULL
+             WHERE c.cluster_name = r.cluster_name;
+            INSERT INTO hamonitor.event (cluster_name, node_name, kind, detail)
+                 VALUES (r.cluster_name, r.primary_name, 'durability_restored',
+                         format('%s listed standbys have flushed %s, the primary''s position when they were back: the witness sets the quorum (k = %s) again',
+                                r.caught_up, r.restore_lsn, r.k));
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- hamonitor.status, as above, with each standby's sync_state and the
+-- cluster's durability
+CREATE OR REPLACE VIEW hamonitor.status AS
+SELECT n.cluster_name,
+       n.node_name,
+       s.role,
+       s.health,
+       s.sysid_mismatch,
+       s.last_seen,
+       s.timeline,
+       s.current_lsn,
+       s.flush_lsn,
+       s.receive_lsn,
+       s.replay_lsn,
+       -- bytes of WAL the node has yet to replay against its primary
+       CASE WHEN s.role = 'standby' THEN
+            pg_catalog.pg_wal_lsn_diff(p.current_lsn,
+                                       coalesce(s.replay_lsn, s.receive_lsn))
+       END AS lag_bytes,
+       CASE WHEN s.role = 'standby' THEN
+            CASE WHEN s.replay_lsn >= s.receive_lsn THEN interval '0'
+                 ELSE s.last_probe_at - s.last_replay_at END
+       END AS replay_lag,
+       s.wal_receiver_status,
+       s.upstream_host,
+       s.upstream_port,
+       s.latency_ms,
+       s.consecutive_failures AS failures,
+       s.last_error_sqlstate,
+       s.last_error,
+       s.fenced,
+       s.needs_rejoin,
+       -- two writable primaries in one cluster: shown, never as healthy
+       (s.role = 'primary' AND s.health = 'up' AND NOT s.fenced
+        AND NOT s.sysid_mismatch AND coalesce(w.writable, 0) > 1)
+           AS split_brain,
+       s.read_only,
+       (SELECT string_agg(format('%s: %s', ss.slot_name, ss.alert), '; '
+                          ORDER BY ss.slot_name)
+          FROM hamonitor.slot_state ss
+         WHERE ss.node_id = n.node_id AND ss.alert IS NOT NULL) AS slot_alerts,
+       s.server_version,
+       n.priority,
+       n.maintenance,
+       hamonitor.mask_conninfo(n.conninfo) AS conninfo,
+       s.last_probe_at,
+       n.node_id,
+       -- 1.1: the evidence the failover decision works from
+       CASE WHEN s.role = 'standby' THEN s.wal_receiver END AS wal_receiver,
+       s.seen_streaming_at,
+       (SELECT un.node_name FROM hamonitor.node un
+         WHERE un.node_id = s.upstream_node_id) AS upstream_node,
+       CASE WHEN s.health = 'down' THEN s.failure_class END AS failure_class,
+       pg_catalog.replace(s.missing_privileges, E'\n', '; ') AS missing_privileges,
+       -- durability: a standby's sync_state in its primary's
+       -- pg_stat_replication (quorum, sync, potential, async), matched by
+       -- the name the quorum lists it under; the cluster's durability
+       CASE WHEN s.role = 'standby' THEN
+            (SELECT pg_catalog.split_part(l, E'\t', 2)
+               FROM pg_catalog.regexp_split_to_table(p.sync_states, E'\n') l
+              WHERE pg_catalog.lower(pg_catalog.split_part(l, E'\t', 1))
+                    IN (n.slot_name, pg_catalog.lower(n.node_name))
+              ORDER BY pg_catalog.lower(pg_catalog.split_part(l, E'\t', 1)) = n.slot_name DESC
+              LIMIT 1)
+       END AS sync_state,
+       (SELECT d.durability FROM hamonitor.cluster_durability d
+         WHERE d.cluster_name = n.cluster_name) AS durability
+  FROM hamonitor.node n
+  JOIN hamonitor.node_state s USING (node_id)
+  LEFT JOIN LATERAL (
+       SELECT ps.current_lsn, ps.sync_states
+         FROM hamonitor.cluster c
+         JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
+        WHERE c.cluster_name = n.cluster_name) p ON true
+  -- writable primaries per cluster, counted once per cluster
+  LEFT JOIN (
+       SELECT wn.cluster_name, count(*) AS writable
+         FROM hamonitor.node wn
+         JOIN hamonitor.node_state ws USING (node_id)
+        WHERE ws.role = 'primary' AND ws.health = 'up'
+          AND NOT ws.fenced AND NOT ws.sysid_mismatch
+        GROUP BY wn.cluster_name) w ON w.cluster_name = n.cluster_name;

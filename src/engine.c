@@ -496,6 +496,9 @@ hamon_refresh_txn(void *arg)
 		if (found == 0)
 			cluster->action_state[0] = '\0';
 	}
+	/* degrade = preferred: committed here, before any 'sync' lowers k */
+	if (SPI_execute("SELECT hamonitor.review_durability()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not review the durability of the clusters");
 	hamon_plan_sync(clusters);
 	hamon_load_quorum(clusters);
 }
