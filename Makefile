@@ -11,7 +11,7 @@ SHLIB_LINK_INTERNAL = $(libpq)
 
 # pg_regress reads sql/<test>.sql and expected/<test>.out; the install and
 # upgrade scripts live in sql/ too, so the test list is explicit
-REGRESS = upgrade create_extension nodes guc decide classify manual slots connection_uri drop_extension
+REGRESS = upgrade create_extension nodes guc decide classify manual slots connection_uri durability drop_extension
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check_regress \
 	--encoding=UTF8
 

@@ -15,7 +15,8 @@ CREATE FUNCTION pg_temp.n(name text, is_primary boolean, role text, health text,
                           seen_streaming_at timestamptz DEFAULT '2025-12-31 23:59:59+00',
                           upstream text DEFAULT NULL,
                           failure_class text DEFAULT NULL,
-                          alive_at timestamptz DEFAULT NULL)
+                          alive_at timestamptz DEFAULT NULL,
+                          sync_listed boolean DEFAULT NULL)
 RETURNS hamonitor.simulated_node LANGUAGE sql AS $$
     SELECT ROW(name, is_primary, role, health, maintenance, priority, timeline,
                CASE WHEN is_primary THEN lsn END,
@@ -24,7 +25,8 @@ RETURNS hamonitor.simulated_node LANGUAGE sql AS $$
                streaming, last_seen, down_since, alive_signal, sysid_mismatch,
                fenced, receiver,
                CASE WHEN NOT is_primary THEN seen_streaming_at END,
-               upstream, failure_class, alive_at)::hamonitor.simulated_node
+               upstream, failure_class, alive_at,
+               sync_listed)::hamonitor.simulated_node
 $$;
 -- t0: the primary's last successful probe; it failed at t0 + 0.1 s
 \set t0 '''2026-01-01 00:00:00+00'''
@@ -289,3 +291,98 @@ SELECT verdict FROM hamonitor.simulate_failover(ARRAY[
     pg_temp.n('s1', false, 'standby', 'up', '0/3000000')],
     :t0::timestamptz);
 SELECT * FROM hamonitor.simulate_failover(NULL, now());
+
+-- ---------------------------------------------------------------------
+-- Under a synchronous quorum (ANY k of N listed standbys): R + W > N
+-- ---------------------------------------------------------------------
+
+-- ANY 1 of 2: both listed standbys must be seen.  s1 alone was probed
+-- since: one more needed, even though s1 lost the primary and is eligible
+SELECT * FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000000', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'down', '0/3000000', down_since => :down, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    synchronous_k => 1);
+-- ... the same cluster without a quorum promotes s1 (max_failover_lag rules)
+SELECT verdict, candidate FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000000', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'down', '0/3000000', down_since => :down, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500);
+-- ... and s2 reachable but not probed since the outage is not seen: wait
+-- for its probe first (the evidence rule), and it is never counted stale
+SELECT verdict FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000000', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'up', '0/3000000', last_seen => :t0, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    synchronous_k => 1);
+-- both seen: the one with the most WAL received holds every acknowledged
+-- commit, whatever max_failover_lag says and whatever the priorities
+SELECT * FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/9000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000000', last_seen => :fresh, priority => 200, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'up', '0/3000100', last_seen => :fresh, priority => 10, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    max_failover_lag => 0, synchronous_k => 1);
+-- ANY 2 of 3: any 2 seen suffice (N - k + 1 = 2); s3 is down
+SELECT verdict, candidate FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000000', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'up', '0/3000200', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('s3', false, 'standby', 'down', '0/3000300', down_since => :down, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    synchronous_k => 2);
+-- ANY 1 of 3: all 3 must be seen; with 1 of them down, 1 more is needed
+SELECT verdict, reason FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000000', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'up', '0/3000200', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('s3', false, 'standby', 'down', '0/3000300', down_since => :down, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    synchronous_k => 1);
+-- an unlisted standby (cascading, or priority 0) counts neither way: it
+-- is not in N, and it is never the candidate
+SELECT verdict, candidate FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000000', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'up', '0/3000100', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('x', false, 'standby', 'up', '0/3000900', last_seen => :fresh, priority => 0)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    synchronous_k => 1);
+-- the most WAL is on a listed standby in maintenance: only it is sure to
+-- hold every acknowledged commit, so nothing is promoted
+SELECT verdict, candidate, reason FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000000', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'up', '0/3000100', last_seen => :fresh, maintenance => true, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    synchronous_k => 1);
+-- equal WAL: priority, then name, decide among the quorum
+SELECT verdict, candidate FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000100', last_seen => :fresh, priority => 50, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'up', '0/3000100', last_seen => :fresh, priority => 90, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    synchronous_k => 1);
+-- degraded (the quorum was lowered): the primary may have acknowledged
+-- commits alone: blocked, with that reason
+SELECT verdict, candidate, reason FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000000', last_seen => :fresh, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'up', '0/3000000', last_seen => :fresh, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    synchronous_k => 1, durability_degraded => true);
+-- the evidence rules still come first: a listed standby that still
+-- streams from the primary blocks, quorum or not
+SELECT verdict FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000000', last_seen => :late, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'up', '0/3000000', true, last_seen => :late, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    synchronous_k => 1);
+-- bad input
+SELECT verdict FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'up', '0/3000000')],
+    :t0::timestamptz, synchronous_k => -1);

@@ -432,3 +432,577 @@ REVOKE EXECUTE ON FUNCTION hamonitor.connection_uri(text, text, text, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION hamonitor.connection_uri(text, text, text, text)
     TO pg_monitor;
+
+/* ---------------------------------------------------------------------
+ * Durability: a synchronous quorum kept by the witness
+ * --------------------------------------------------------------------- */
+
+-- A cluster's durability.  synchronous NULL follows pg_hamonitor.synchronous;
+-- 'quorum' makes the witness keep the primary's synchronous_standby_names
+-- at 'ANY k (...)' over the standbys that may be promoted, so that a
+-- failover to the right standby (decide.c: R + W > N) loses no commit the
+-- primary acknowledged.  Set with hamonitor.set_cluster_option().
+ALTER TABLE hamonitor.cluster
+    ADD COLUMN synchronous text CHECK (synchronous IN ('off', 'quorum')),
+    ADD COLUMN synchronous_k integer NOT NULL DEFAULT 1
+        CHECK (synchronous_k >= 1),
+    -- 'required': never lower k (writes wait); 'preferred': lower it when
+    -- too few standbys are connected, and say so (durability_degraded)
+    ADD COLUMN degrade_policy text NOT NULL DEFAULT 'required'
+        CHECK (degrade_policy IN ('required', 'preferred')),
+    -- preferred: when the witness lowered the quorum; committed before it
+    -- lowers it on the primary, cleared once it is restored
+    ADD COLUMN degraded_since timestamptz,
+    -- the synchronous_standby_names the witness last set on a primary of
+    -- the cluster: switching to 'off' empties that, and nothing else
+    ADD COLUMN witness_standby_names text;
+
+ALTER TABLE hamonitor.node_state
+    -- primary: synchronous_standby_names as probed (what is applied)
+    ADD COLUMN synchronous_standby_names text,
+    -- primary: its walsenders as probed, one "application_name<TAB>
+    -- sync_state" a line; a standby's sync_state is its line here
+    ADD COLUMN sync_states text;
+
+-- the durability mode a cluster runs under: its own, or the setting's
+CREATE FUNCTION hamonitor.cluster_synchronous(cluster_name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(c.synchronous,
+                        current_setting('pg_hamonitor.synchronous', true),
+                        'off')
+          FROM hamonitor.cluster c
+         WHERE c.cluster_name = cluster_synchronous.cluster_name);
+
+-- The standbys a quorum counts (N): every registered node but the primary
+-- that may ever be promoted (priority > 0), of the cluster's system, and
+-- not cascading (a standby fed by another standby never acknowledges a
+-- commit to the primary).  An old primary is listed too: it acknowledges
+-- nothing until it is rejoined, but from then on it may, and under
+-- 'required' a two-node cluster keeps waiting for it rather than running
+-- unprotected.  A node never probed yet counts: it may be a standby, and
+-- leaving it out would let k be met without it.  primary_node_id: the
+-- primary to list them for (a candidate about to be promoted), by default
+-- the cluster's.
+--
+-- The name a standby is listed under is its managed slot name
+-- (hamonitor.node.slot_name: unique per cluster, [a-z0-9_], at most 63
+-- bytes, so PostgreSQL's case-insensitive match and its 63-byte cut of
+-- application_name leave it as it is); the witness writes it as
+-- application_name into the standby's primary_conninfo.
+CREATE FUNCTION hamonitor.quorum_standbys(cluster_name text,
+                                          primary_node_id integer DEFAULT NULL)
+RETURNS TABLE (node_id integer, node_name text, application_name text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT n.node_id, n.node_name, n.slot_name
+      FROM hamonitor.cluster c
+      CROSS JOIN LATERAL (SELECT coalesce(quorum_standbys.primary_node_id,
+                                          c.primary_node_id) AS id) p
+      JOIN hamonitor.node n USING (cluster_name)
+      JOIN hamonitor.node_state s ON s.node_id = n.node_id
+     WHERE c.cluster_name = quorum_standbys.cluster_name
+       AND n.node_id IS DISTINCT FROM p.id
+       AND n.priority > 0
+       AND NOT s.sysid_mismatch
+       AND (s.upstream_node_id IS NULL
+            OR s.upstream_node_id IN (p.id, c.primary_node_id))
+     ORDER BY n.slot_name
+$$;
+
+-- The synchronous_standby_names the witness wants on the cluster's primary
+-- (or on primary_node_id, a candidate): '' under 'off', while degraded, or
+-- with no standby to list; otherwise 'ANY k ("name", ...)'.
+CREATE FUNCTION hamonitor.synchronous_standby_names(cluster_name text,
+                                                    primary_node_id integer DEFAULT NULL)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT CASE
+                 WHEN hamonitor.cluster_synchronous(c.cluster_name) <> 'quorum'
+                      OR c.degraded_since IS NOT NULL
+                      OR q.names IS NULL THEN ''
+                 ELSE format('ANY %s (%s)', c.synchronous_k, q.names)
+               END
+          FROM hamonitor.cluster c
+          LEFT JOIN LATERAL (
+               SELECT string_agg('"' || qs.application_name || '"', ', '
+                                 ORDER BY qs.application_name) AS names
+                 FROM hamonitor.quorum_standbys(c.cluster_name,
+                          synchronous_standby_names.primary_node_id) qs) q ON true
+         WHERE c.cluster_name = synchronous_standby_names.cluster_name);
+
+-- Sets one durability option of a cluster:
+--   'synchronous': 'off', 'quorum', or 'default' (follow pg_hamonitor.synchronous)
+--   'synchronous_k': k of 'ANY k', 1 .. the number of standbys
+--   'degrade': 'required' or 'preferred'
+--   'degrade_grace': under preferred, how long fewer than k standbys may
+--                    be connected before the quorum is lowered ('10s')
+-- Refused with nothing changed: an unknown option or value (22023), k out
+-- of range (22023), quorum in a cluster with no standby to list (55000).
+-- The witness applies the result to the primary on its next review.
+CREATE FUNCTION hamonitor.set_cluster_option(cluster_name text, option text,
+                                             value text)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    c record;
+    n integer;
+    k integer;
+    mode text;
+BEGIN
+    PERFORM hamonitor.validate_name(set_cluster_option.cluster_name, 'cluster');
+    IF option IS NULL OR value IS NULL THEN
+        RAISE EXCEPTION 'option and value must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO c FROM hamonitor.cluster x
+     WHERE x.cluster_name = set_cluster_option.cluster_name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'cluster "%" does not exist',
+                        set_cluster_option.cluster_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT count(*) INTO n
+      FROM hamonitor.quorum_standbys(set_cluster_option.cluster_name);
+
+    CASE option
+    WHEN 'synchronous' THEN
+        IF value NOT IN ('off', 'quorum', 'default') THEN
+            RAISE EXCEPTION 'invalid value "%" for option "synchronous"', value
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'One of off, quorum, default.';
+        END IF;
+        mode := CASE value WHEN 'default'
+                     THEN coalesce(current_setting('pg_hamonitor.synchronous', true), 'off')
+                     ELSE value END;
+        IF mode = 'quorum' AND n = 0 THEN
+            RAISE EXCEPTION 'cluster "%" has no standby that a quorum could list',
+                            set_cluster_option.cluster_name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Register a standby with a priority above 0 first.';
+        END IF;
+        IF mode = 'quorum' AND c.synchronous_k > n THEN
+            RAISE EXCEPTION 'cluster "%" has % standby(s), fewer than synchronous_k %',
+                            set_cluster_option.cluster_name, n, c.synchronous_k
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        UPDATE hamonitor.cluster x
+           SET synchronous = CASE value WHEN 'default' THEN NULL ELSE value END,
+               degraded_since = CASE WHEN mode = 'off' THEN NULL
+                                     ELSE degraded_since END
+         WHERE x.cluster_name = set_cluster_option.cluster_name;
+    WHEN 'synchronous_k' THEN
+        BEGIN
+            k := value::integer;
+        EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+            RAISE EXCEPTION 'invalid value "%" for option "synchronous_k"', value
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'An integer from 1 to the number of standbys.';
+        END;
+        IF k < 1 OR k > n THEN
+            RAISE EXCEPTION 'synchronous_k % is out of range for cluster "%"',
+                            k, set_cluster_option.cluster_name
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('It has %s standby(s) that a quorum can list.', n),
+                      HINT = 'An integer from 1 to the number of standbys.';
+        END IF;
+        UPDATE hamonitor.cluster x SET synchronous_k = k
+         WHERE x.cluster_name = set_cluster_option.cluster_name;
+    WHEN 'degrade_grace' THEN
+        DECLARE
+            g interval;
+        BEGIN
+            BEGIN
+                g := value::interval;
+            EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow
+                           OR interval_field_overflow THEN
+                RAISE EXCEPTION 'invalid value "%" for option "degrade_grace"', value
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'An interval of zero or more, such as ''10s''.';
+            END;
+            IF g < interval '0' THEN
+                RAISE EXCEPTION 'degrade_grace must not be negative'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            UPDATE hamonitor.cluster x SET degrade_grace = g
+             WHERE x.cluster_name = set_cluster_option.cluster_name;
+        END;
+    WHEN 'degrade' THEN
+        IF value NOT IN ('required', 'preferred') THEN
+            RAISE EXCEPTION 'invalid value "%" for option "degrade"', value
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'One of required, preferred.';
+        END IF;
+        UPDATE hamonitor.cluster x SET degrade_policy = value
+         WHERE x.cluster_name = set_cluster_option.cluster_name;
+    ELSE
+        RAISE EXCEPTION 'unknown cluster option "%"', option
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'One of synchronous, synchronous_k, degrade, degrade_grace.';
+    END CASE;
+
+    INSERT INTO hamonitor.event (cluster_name, node_name, kind, detail)
+         VALUES (set_cluster_option.cluster_name, NULL, 'cluster_option_set',
+                 format('%s = %s by %s', option, value, current_user));
+    RETURN format('%s = %s; synchronous_standby_names wanted: %L', option,
+                  value,
+                  hamonitor.synchronous_standby_names(set_cluster_option.cluster_name));
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION hamonitor.set_cluster_option(text, text, text)
+    FROM PUBLIC;
+
+-- An unregistration that would leave a quorum cluster fewer standbys than
+-- k is refused: the primary's writes would wait for a standby that no
+-- longer exists.  (A cluster being deleted as a whole is gone already.)
+CREATE FUNCTION hamonitor.node_quorum_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    n integer;
+BEGIN
+    SELECT * INTO c FROM hamonitor.cluster x
+     WHERE x.cluster_name = OLD.cluster_name;
+    IF NOT FOUND
+       OR hamonitor.cluster_synchronous(c.cluster_name) <> 'quorum' THEN
+        RETURN OLD;
+    END IF;
+    SELECT count(*) INTO n FROM hamonitor.quorum_standbys(c.cluster_name) q
+     WHERE q.node_id <> OLD.node_id;
+    IF n < c.synchronous_k THEN
+        RAISE EXCEPTION 'unregistering node "%" would leave cluster "%" % standby(s), fewer than synchronous_k %',
+                        OLD.node_name, OLD.cluster_name, n, c.synchronous_k
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Lower synchronous_k or set synchronous to off first (hamonitor.set_cluster_option).';
+    END IF;
+    RETURN OLD;
+END;
+$$;
+CREATE TRIGGER node_quorum_check BEFORE DELETE ON hamonitor.node
+    FOR EACH ROW EXECUTE FUNCTION hamonitor.node_quorum_check();
+
+-- One row per cluster: its durability, and the synchronous_standby_names
+-- the witness wants on the primary against what the primary last showed.
+CREATE VIEW hamonitor.cluster_durability AS
+SELECT c.cluster_name,
+       hamonitor.cluster_synchronous(c.cluster_name) AS synchronous,
+       c.synchronous_k,
+       c.degrade_policy,
+       (SELECT count(*) FROM hamonitor.quorum_standbys(c.cluster_name))::integer
+           AS quorum_standbys,
+       CASE WHEN hamonitor.cluster_synchronous(c.cluster_name) <> 'quorum'
+                THEN 'off'
+            WHEN c.degraded_since IS NULL
+                 AND ps.synchronous_standby_names
+                     = hamonitor.synchronous_standby_names(c.cluster_name)
+                THEN 'guaranteed'
+            ELSE 'degraded'
+       END AS durability,
+       c.degraded_since,
+       hamonitor.synchronous_standby_names(c.cluster_name)
+           AS configured_standby_names,
+       ps.synchronous_standby_names AS applied_standby_names
+  FROM hamonitor.cluster c
+  LEFT JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id;
+GRANT SELECT ON hamonitor.cluster_durability TO pg_monitor;
+
+-- 'sync': the engine's action that sets a primary's
+-- synchronous_standby_names (and its standbys' application_name)
+ALTER TABLE hamonitor.action DROP CONSTRAINT action_kind_check,
+    ADD CONSTRAINT action_kind_check
+        CHECK (kind IN ('failover', 'promote', 'switchover', 'fence',
+                        'unfence', 'sync'));
+
+-- The clusters whose primary needs a 'sync' action, and why: the list it
+-- applies is not the one wanted, or a standby the quorum counts streams
+-- from it under another application_name.  Under 'off' only a list the
+-- witness set is ever emptied.  The probe workers ask every few seconds
+-- (engine.c) and plan the action for a cluster with none open; a 'sync'
+-- action that just ran is given time to show in the probes (10 s), one
+-- that failed a minute before it is tried again.
+CREATE FUNCTION hamonitor.sync_reviews()
+RETURNS TABLE (cluster_name text, primary_node_id integer, node_name text,
+               reason text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.cluster_name, c.primary_node_id, pn.node_name,
+           CASE WHEN w.wanted IS DISTINCT FROM ps.synchronous_standby_names
+                THEN format('synchronous_standby_names is %L, wanted %L',
+                            ps.synchronous_standby_names, w.wanted)
+                ELSE format('standby "%s" does not stream as "%s"',
+                            unnamed.node_name, unnamed.application_name)
+           END
+      FROM hamonitor.cluster c
+      JOIN hamonitor.node pn ON pn.node_id = c.primary_node_id
+      JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
+      CROSS JOIN LATERAL (SELECT hamonitor.cluster_synchronous(c.cluster_name) AS mode,
+                                 hamonitor.synchronous_standby_names(c.cluster_name) AS wanted) w
+      LEFT JOIN LATERAL (
+           SELECT q.node_name, q.application_name
+             FROM hamonitor.quorum_standbys(c.cluster_name) q
+             JOIN hamonitor.node_state qs ON qs.node_id = q.node_id
+            WHERE w.mode = 'quorum' AND qs.health = 'up'
+              AND qs.role = 'standby' AND qs.wal_receiver = 'streaming'
+              AND qs.upstream_node_id = c.primary_node_id
+              AND NOT EXISTS (
+                  SELECT 1
+                    FROM regexp_split_to_table(coalesce(ps.sync_states, ''), E'\n') l
+                   WHERE lower(split_part(l, E'\t', 1)) = q.application_name)
+            ORDER BY q.application_name LIMIT 1) unnamed ON true
+     WHERE ps.health = 'up' AND ps.role = 'primary' AND NOT ps.fenced
+       AND NOT ps.sysid_mismatch AND ps.synchronous_standby_names IS NOT NULL
+       AND CASE WHEN w.mode = 'quorum'
+                THEN w.wanted <> ps.synchronous_standby_names
+                     OR unnamed.node_name IS NOT NULL
+                ELSE ps.synchronous_standby_names <> ''
+                     AND ps.synchronous_standby_names = c.witness_standby_names
+           END
+       AND NOT EXISTS (
+           SELECT 1 FROM hamonitor.action a
+            WHERE a.cluster_name = c.cluster_name AND a.kind = 'sync'
+              AND a.finished_at > clock_timestamp()
+                  - CASE a.state WHEN 'done' THEN interval '10 s'
+                                 ELSE interval '60 s' END)
+$$;
+
+-- The failover rule under a quorum (decide.c: R + W > N), for
+-- simulate_failover: sync_listed marks a standby the primary's applied
+-- list names; synchronous_k is the k it applied (NULL or 0: no quorum,
+-- max_failover_lag rules), durability_degraded a quorum that was lowered.
+ALTER TYPE hamonitor.simulated_node ADD ATTRIBUTE sync_listed boolean;
+DROP FUNCTION hamonitor.simulate_failover(hamonitor.simulated_node[],
+    timestamptz, boolean, integer, integer, bigint);
+CREATE FUNCTION hamonitor.simulate_failover(nodes hamonitor.simulated_node[],
+                                            now timestamptz,
+                                            auto_failover boolean DEFAULT NULL,
+                                            failover_timeout_ms integer DEFAULT NULL,
+                                            restart_grace_ms integer DEFAULT NULL,
+                                            max_failover_lag bigint DEFAULT NULL,
+                                            synchronous_k integer DEFAULT NULL,
+                                            durability_degraded boolean DEFAULT false,
+                                            OUT verdict text,
+                                            OUT candidate text,
+                                            OUT reason text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'hamonitor_simulate_failover'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+
+-- The quorum each primary applied, as last probed, for the failover
+-- decision of the probe workers (engine.c reads it): k of its 'ANY k' (or
+-- 'FIRST k'; a plain list is FIRST 1), whether the cluster is degraded,
+-- and the nodes the list names.  Only clusters under 'quorum': a list a
+-- DBA wrote under 'off' names standbys by names of their own, and the
+-- max_failover_lag rules stay theirs.  A degraded cluster is listed even
+-- with an empty list: its automatic failover is blocked.
+CREATE FUNCTION hamonitor.quorum_applied()
+RETURNS TABLE (cluster_name text, sync_k integer, degraded boolean,
+               listed integer[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.cluster_name,
+           CASE WHEN coalesce(ps.synchronous_standby_names, '') = '' THEN 0
+                ELSE coalesce(substring(ps.synchronous_standby_names
+                                        FROM '^\s*(?:[Aa][Nn][Yy]|[Ff][Ii][Rr][Ss][Tt])\s+([0-9]+)\s*\(')::integer,
+                              1)
+           END,
+           c.degraded_since IS NOT NULL,
+           (SELECT array_agg(n.node_id ORDER BY n.node_id)
+              FROM hamonitor.node n
+             WHERE n.cluster_name = c.cluster_name
+               AND n.node_id IS DISTINCT FROM c.primary_node_id
+               AND position(lower('"' || n.slot_name || '"')
+                            IN lower(ps.synchronous_standby_names)) > 0)
+      FROM hamonitor.cluster c
+      LEFT JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
+     WHERE hamonitor.cluster_synchronous(c.cluster_name) = 'quorum'
+$$;
+
+-- degrade = 'preferred': how long fewer than k listed standbys may be
+-- connected before the witness lowers the quorum, and its bookkeeping
+ALTER TABLE hamonitor.cluster
+    ADD COLUMN degrade_grace interval NOT NULL DEFAULT '10 s'
+        CHECK (degrade_grace >= interval '0'),
+    -- since when fewer than k listed standbys are connected (not degraded)
+    ADD COLUMN quorum_short_since timestamptz,
+    -- degraded, k standbys back: the primary's LSN they must have flushed
+    ADD COLUMN restore_lsn pg_lsn;
+
+-- Degrade and restore under degrade = 'preferred', run by the probe workers
+-- with their review of the open actions (engine.c), in that transaction:
+--  - fewer than k listed standbys connected to the primary (its
+--    pg_stat_replication) for degrade_grace: degraded_since is set and a
+--    durability_degraded event written; once that commits, the 'sync'
+--    action that follows empties the primary's list (so the catalog says
+--    "degraded" before the primary acknowledges a commit alone);
+--  - degraded, and k listed standbys connected again: the primary's LSN as
+--    probed then is the mark; once k of them have flushed it (their
+--    pg_last_wal_receive_lsn), the quorum is restored
+--    (durability_restored) and the 'sync' action sets the list again.
+-- A cluster row another session holds locked is looked at next time.
+CREATE FUNCTION hamonitor.review_durability()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT c.cluster_name, c.synchronous_k AS k, c.degraded_since,
+               c.quorum_short_since, c.restore_lsn, c.degrade_grace,
+               ps.current_lsn, pn.node_name AS primary_name,
+               (SELECT count(*) FROM hamonitor.quorum_standbys(c.cluster_name) q
+                 WHERE EXISTS (
+                       SELECT 1
+                         FROM regexp_split_to_table(coalesce(ps.sync_states, ''), E'\n') l
+                        WHERE lower(split_part(l, E'\t', 1)) = q.application_name)
+               )::integer AS connected,
+               (SELECT count(*) FROM hamonitor.quorum_standbys(c.cluster_name) q
+                  JOIN hamonitor.node_state qs ON qs.node_id = q.node_id
+                 WHERE c.restore_lsn IS NOT NULL AND qs.health = 'up'
+                   AND qs.role = 'standby'
+                   AND qs.upstream_node_id = c.primary_node_id
+                   AND qs.receive_lsn >= c.restore_lsn)::integer AS caught_up
+          FROM hamonitor.cluster c
+          JOIN hamonitor.node pn ON pn.node_id = c.primary_node_id
+          JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
+         WHERE hamonitor.cluster_synchronous(c.cluster_name) = 'quorum'
+           AND c.degrade_policy = 'preferred'
+           AND ps.health = 'up' AND ps.role = 'primary' AND NOT ps.fenced
+           AND NOT ps.sysid_mismatch
+           FOR UPDATE OF c SKIP LOCKED
+    LOOP
+        IF r.degraded_since IS NULL THEN
+            IF r.connected >= r.k THEN
+                IF r.quorum_short_since IS NOT NULL THEN
+                    UPDATE hamonitor.cluster c SET quorum_short_since = NULL
+                     WHERE c.cluster_name = r.cluster_name;
+                END IF;
+            ELSIF r.quorum_short_since IS NULL THEN
+                UPDATE hamonitor.cluster c SET quorum_short_since = now()
+                 WHERE c.cluster_name = r.cluster_name;
+            ELSIF now() - r.quorum_short_since >= r.degrade_grace THEN
+                UPDATE hamonitor.cluster c
+                   SET degraded_since = now(), quorum_short_since = NULL,
+                       restore_lsn = NULL
+                 WHERE c.cluster_name = r.cluster_name;
+                INSERT INTO hamonitor.event (cluster_name, node_name, kind, detail)
+                     VALUES (r.cluster_name, r.primary_name, 'durability_degraded',
+                             format('%s of the listed standbys connected, fewer than k = %s, for %s (degrade = preferred): the witness empties synchronous_standby_names so that writes go on; commits are now acknowledged by the primary alone, and automatic failover is blocked until the quorum is restored',
+                                    r.connected, r.k, r.degrade_grace));
+            END IF;
+        ELSIF r.connected < r.k THEN
+            IF r.restore_lsn IS NOT NULL THEN
+                UPDATE hamonitor.cluster c SET restore_lsn = NULL
+                 WHERE c.cluster_name = r.cluster_name;
+            END IF;
+        ELSIF r.restore_lsn IS NULL THEN
+            UPDATE hamonitor.cluster c SET restore_lsn = r.current_lsn
+             WHERE c.cluster_name = r.cluster_name;
+        ELSIF r.caught_up >= r.k THEN
+            UPDATE hamonitor.cluster c
+               SET degraded_since = NULL, restore_lsn = NULL
+             WHERE c.cluster_name = r.cluster_name;
+            INSERT INTO hamonitor.event (cluster_name, node_name, kind, detail)
+                 VALUES (r.cluster_name, r.primary_name, 'durability_restored',
+                         format('%s listed standbys have flushed %s, the primary''s position when they were back: the witness sets the quorum (k = %s) again',
+                                r.caught_up, r.restore_lsn, r.k));
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- hamonitor.status, as above, with each standby's sync_state and the
+-- cluster's durability
+CREATE OR REPLACE VIEW hamonitor.status AS
+SELECT n.cluster_name,
+       n.node_name,
+       s.role,
+       s.health,
+       s.sysid_mismatch,
+       s.last_seen,
+       s.timeline,
+       s.current_lsn,
+       s.flush_lsn,
+       s.receive_lsn,
+       s.replay_lsn,
+       -- bytes of WAL the node has yet to replay against its primary
+       CASE WHEN s.role = 'standby' THEN
+            pg_catalog.pg_wal_lsn_diff(p.current_lsn,
+                                       coalesce(s.replay_lsn, s.receive_lsn))
+       END AS lag_bytes,
+       CASE WHEN s.role = 'standby' THEN
+            CASE WHEN s.replay_lsn >= s.receive_lsn THEN interval '0'
+                 ELSE s.last_probe_at - s.last_replay_at END
+       END AS replay_lag,
+       s.wal_receiver_status,
+       s.upstream_host,
+       s.upstream_port,
+       s.latency_ms,
+       s.consecutive_failures AS failures,
+       s.last_error_sqlstate,
+       s.last_error,
+       s.fenced,
+       s.needs_rejoin,
+       -- two writable primaries in one cluster: shown, never as healthy
+       (s.role = 'primary' AND s.health = 'up' AND NOT s.fenced
+        AND NOT s.sysid_mismatch AND coalesce(w.writable, 0) > 1)
+           AS split_brain,
+       s.read_only,
+       (SELECT string_agg(format('%s: %s', ss.slot_name, ss.alert), '; '
+                          ORDER BY ss.slot_name)
+          FROM hamonitor.slot_state ss
+         WHERE ss.node_id = n.node_id AND ss.alert IS NOT NULL) AS slot_alerts,
+       s.server_version,
+       n.priority,
+       n.maintenance,
+       hamonitor.mask_conninfo(n.conninfo) AS conninfo,
+       s.last_probe_at,
+       n.node_id,
+       -- 1.1: the evidence the failover decision works from
+       CASE WHEN s.role = 'standby' THEN s.wal_receiver END AS wal_receiver,
+       s.seen_streaming_at,
+       (SELECT un.node_name FROM hamonitor.node un
+         WHERE un.node_id = s.upstream_node_id) AS upstream_node,
+       CASE WHEN s.health = 'down' THEN s.failure_class END AS failure_class,
+       pg_catalog.replace(s.missing_privileges, E'\n', '; ') AS missing_privileges,
+       -- durability: a standby's sync_state in its primary's
+       -- pg_stat_replication (quorum, sync, potential, async), matched by
+       -- the name the quorum lists it under; the cluster's durability
+       CASE WHEN s.role = 'standby' THEN
+            (SELECT pg_catalog.split_part(l, E'\t', 2)
+               FROM pg_catalog.regexp_split_to_table(p.sync_states, E'\n') l
+              WHERE pg_catalog.lower(pg_catalog.split_part(l, E'\t', 1))
+                    IN (n.slot_name, pg_catalog.lower(n.node_name))
+              ORDER BY pg_catalog.lower(pg_catalog.split_part(l, E'\t', 1)) = n.slot_name DESC
+              LIMIT 1)
+       END AS sync_state,
+       (SELECT d.durability FROM hamonitor.cluster_durability d
+         WHERE d.cluster_name = n.cluster_name) AS durability
+  FROM hamonitor.node n
+  JOIN hamonitor.node_state s USING (node_id)
+  LEFT JOIN LATERAL (
+       SELECT ps.current_lsn, ps.sync_states
+         FROM hamonitor.cluster c
+         JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
+        WHERE c.cluster_name = n.cluster_name) p ON true
+  -- writable primaries per cluster, counted once per cluster
+  LEFT JOIN (
+       SELECT wn.cluster_name, count(*) AS writable
+         FROM hamonitor.node wn
+         JOIN hamonitor.node_state ws USING (node_id)
+        WHERE ws.role = 'primary' AND ws.health = 'up'
+          AND NOT ws.fenced AND NOT ws.sysid_mismatch
+        GROUP BY wn.cluster_name) w ON w.cluster_name = n.cluster_name;

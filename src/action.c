@@ -268,9 +268,66 @@ HamonActionPromote(const HamonTarget *t, bool send, int timeout_ms,
 /* what HamonActionRepoint needs and returns */
 typedef struct HamonRepointStep
 {
-	const char *new_primary_conninfo;
+	const char *new_primary_conninfo;	/* NULL: keep the address */
+	const char *application_name;	/* NULL: keep the standby's own */
 	char	   *masked;
+	bool		changed;
 } HamonRepointStep;
+
+/*
+ * conninfo with application_name set to name (every other option kept):
+ * the name a synchronous quorum lists the standby under.  name is a managed
+ * slot name ([a-z0-9_]), which needs no quoting.
+ */
+static char *
+hamon_set_application_name(const char *node_name, const char *conninfo,
+						   const char *name, bool *changed)
+{
+	PQconninfoOption *opts;
+	PQconninfoOption *opt;
+	StringInfoData buf;
+	char	   *err = NULL;
+
+	opts = PQconninfoParse(conninfo, &err);
+	if (opts == NULL)
+	{
+		if (err)
+			PQfreemem(err);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not parse the primary_conninfo of node \"%s\"",
+						node_name)));
+	}
+	*changed = true;
+	initStringInfo(&buf);
+	for (opt = opts; opt->keyword != NULL; opt++)
+	{
+		const char *v;
+
+		if (opt->val == NULL)
+			continue;
+		if (strcmp(opt->keyword, "application_name") == 0)
+		{
+			if (strcmp(opt->val, name) == 0)
+				*changed = false;
+			continue;
+		}
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, ' ');
+		appendStringInfo(&buf, "%s='", opt->keyword);
+		for (v = opt->val; *v; v++)
+		{
+			if (*v == '\'' || *v == '\\')
+				appendStringInfoChar(&buf, '\\');
+			appendStringInfoChar(&buf, *v);
+		}
+		appendStringInfoChar(&buf, '\'');
+	}
+	PQconninfoFree(opts);
+	appendStringInfo(&buf, "%sapplication_name=%s", buf.len > 0 ? " " : "",
+					 name);
+	return buf.data;
+}
 
 static void
 hamon_repoint_on(PGconn *conn, const HamonTarget *t, void *arg)
@@ -286,14 +343,36 @@ hamon_repoint_on(PGconn *conn, const HamonTarget *t, void *arg)
 					0, NULL, HAMON_ACTION_TIMEOUT_MS);
 	PG_TRY();
 	{
-		conninfo = HamonReplaceHost(t->node_name, PQgetvalue(res, 0, 0),
-									s->new_primary_conninfo);
+		if (s->new_primary_conninfo != NULL)
+			conninfo = HamonReplaceHost(t->node_name, PQgetvalue(res, 0, 0),
+										s->new_primary_conninfo);
+		else if (PQgetvalue(res, 0, 0)[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("standby \"%s\" has an empty primary_conninfo",
+							t->node_name)));
+		else
+			conninfo = pstrdup(PQgetvalue(res, 0, 0));
 	}
 	PG_FINALLY();
 	{
 		PQclear(res);
 	}
 	PG_END_TRY();
+	s->changed = (s->new_primary_conninfo != NULL);
+	if (s->application_name != NULL)
+	{
+		bool		renamed;
+
+		conninfo = hamon_set_application_name(t->node_name, conninfo,
+											   s->application_name, &renamed);
+		s->changed |= renamed;
+	}
+	if (!s->changed)
+	{
+		s->masked = HamonMaskConninfo(conninfo);
+		return;
+	}
 
 	/* ALTER SYSTEM takes no parameters: a quoted literal, then */
 	literal = PQescapeLiteral(conn, conninfo, strlen(conninfo));
@@ -325,12 +404,81 @@ hamon_repoint_on(PGconn *conn, const HamonTarget *t, void *arg)
  *		masked, for the event.
  */
 char *
-HamonActionRepoint(const HamonTarget *t, const char *new_primary_conninfo)
+HamonActionRepoint(const HamonTarget *t, const char *new_primary_conninfo,
+				   const char *application_name, bool *changed)
 {
-	HamonRepointStep s = {new_primary_conninfo, NULL};
+	HamonRepointStep s = {new_primary_conninfo, application_name, NULL, false};
 
 	HamonWithPeer(t, hamon_repoint_on, &s);
+	if (changed)
+		*changed = s.changed;
 	return s.masked;
+}
+
+/*
+ * The synchronous_standby_names step: ALTER SYSTEM, a reload, and then
+ * this session's own view of the setting polled until the postmaster has
+ * reloaded it (a session takes a reload at its next statement), so that
+ * when the step returns, sessions started from then on, and the sessions
+ * that have run a statement since, wait for what names lists.
+ */
+static void
+hamon_sync_names_on(PGconn *conn, const HamonTarget *t, void *arg)
+{
+	const char *names = (const char *) arg;
+	char	   *literal;
+	TimestampTz deadline;
+
+	literal = PQescapeLiteral(conn, names, strlen(names));
+	if (literal == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not quote synchronous_standby_names for node \"%s\"",
+						t->node_name)));
+	PG_TRY();
+	{
+		hamon_action_exec(conn, t,
+						  psprintf("ALTER SYSTEM SET synchronous_standby_names = %s",
+								   literal), 0, NULL);
+	}
+	PG_FINALLY();
+	{
+		PQfreemem(literal);
+	}
+	PG_END_TRY();
+	hamon_action_exec(conn, t, "SELECT pg_catalog.pg_reload_conf()", 0, NULL);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   HAMON_ACTION_TIMEOUT_MS);
+	for (;;)
+	{
+		PGresult   *res = HamonExec(conn, t->node_name,
+									"SELECT pg_catalog.current_setting('synchronous_standby_names')",
+									0, NULL, HAMON_ACTION_TIMEOUT_MS);
+		bool		done = (strcmp(PQgetvalue(res, 0, 0), names) == 0);
+
+		PQclear(res);
+		if (done)
+			return;
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" did not take synchronous_standby_names = '%s' within %d ms of its reload",
+							t->node_name, names, HAMON_ACTION_TIMEOUT_MS)));
+		hamon_action_sleep(HAMON_PROMOTE_POLL_MS);
+	}
+}
+
+/*
+ * HamonActionSetSyncNames
+ *		Sets synchronous_standby_names on t's node (a primary, or a
+ *		candidate about to be promoted) and waits until it is in force.
+ *		A role without ALTER SYSTEM ON PARAMETER synchronous_standby_names
+ *		gets 42501 from the peer, with a hint naming the grant.
+ */
+void
+HamonActionSetSyncNames(const HamonTarget *t, const char *names)
+{
+	HamonWithPeer(t, hamon_sync_names_on, (void *) names);
 }
 
 /* what HamonActionFence needs and returns */
@@ -506,7 +654,16 @@ HamonStepRepoint(void *arg)
 {
 	HamonRepointArgs *r = (HamonRepointArgs *) arg;
 
-	r->masked = HamonActionRepoint(r->target, r->new_primary_conninfo);
+	r->masked = HamonActionRepoint(r->target, r->new_primary_conninfo,
+								   r->application_name, &r->changed);
+}
+
+void
+HamonStepSetSyncNames(void *arg)
+{
+	HamonSyncNamesArgs *a = (HamonSyncNamesArgs *) arg;
+
+	HamonActionSetSyncNames(a->target, a->names);
 }
 
 void

@@ -35,7 +35,9 @@ extern void HamonActionPromote(const HamonTarget *t, bool send,
 							   int timeout_ms, bool *requested,
 							   int *timeline, XLogRecPtr *lsn);
 extern char *HamonActionRepoint(const HamonTarget *t,
-								const char *new_primary_conninfo);
+								const char *new_primary_conninfo,
+								const char *application_name, bool *changed);
+extern void HamonActionSetSyncNames(const HamonTarget *t, const char *names);
 extern XLogRecPtr HamonActionFence(const HamonTarget *t, int keep_pid);
 extern void HamonActionUnfence(const HamonTarget *t, bool rejoined);
 extern void HamonActionWaitReplay(const HamonTarget *t, XLogRecPtr lsn,
@@ -58,9 +60,17 @@ typedef struct HamonPromoteArgs
 typedef struct HamonRepointArgs
 {
 	const HamonTarget *target;
-	const char *new_primary_conninfo;
+	const char *new_primary_conninfo;	/* NULL: keep the address */
+	const char *application_name;	/* NULL: keep the standby's own */
 	char	   *masked;			/* out: the new primary_conninfo, masked */
+	bool		changed;		/* out: primary_conninfo was rewritten */
 } HamonRepointArgs;
+
+typedef struct HamonSyncNamesArgs
+{
+	const HamonTarget *target;
+	const char *names;			/* synchronous_standby_names to set */
+} HamonSyncNamesArgs;
 
 typedef struct HamonFenceArgs
 {
@@ -83,5 +93,6 @@ extern void HamonStepFence(void *arg);
 extern void HamonStepUnfence(void *arg);	/* arg: the HamonTarget */
 extern void HamonStepGiveBack(void *arg);	/* the same, on a primary */
 extern void HamonStepWaitReplay(void *arg);
+extern void HamonStepSetSyncNames(void *arg);	/* arg: HamonSyncNamesArgs */
 
 #endif							/* HAMON_ACTION_H */

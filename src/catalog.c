@@ -381,7 +381,7 @@ static const Oid probe_ok_types[] = {INT4OID, TEXTOID, TEXTOID, BOOLOID,
 	INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID, FLOAT8OID, PG_LSNOID, PG_LSNOID,
 	PG_LSNOID, PG_LSNOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID,
 	TIMESTAMPTZOID, JSONBOID, BOOLOID, TEXTOID, TEXTOID, INT4OID,
-TIMESTAMPTZOID, INT4OID, TEXTOID};
+TIMESTAMPTZOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
 
 static void
 hamon_add_probe_ok(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
@@ -423,6 +423,10 @@ hamon_add_probe_ok(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
 	values[24] = Int32GetDatum(node->upstream_node_id);
 	nulls[24] = node->upstream_node_id == 0 ? 'n' : ' ';
 	values[25] = TEXT_DATUM(node->missing_privileges, 25);
+	/* durability: a primary's applied list ('' included), its walsenders */
+	values[26] = CStringGetTextDatum(r->synchronous_standby_names);
+	nulls[26] = r->in_recovery ? 'n' : ' ';
+	values[27] = TEXT_DATUM(r->sync_states, 27);
 	hamon_batch_add(b, values, nulls);
 }
 
@@ -453,10 +457,12 @@ hamon_write_probes_ok(HamonBatch *b)
 						" seen_streaming_at = u.seen_streaming_at,"
 						" upstream_node_id = u.upstream_node_id,"
 						" missing_privileges = u.missing_privileges,"
+						" synchronous_standby_names = u.synchronous_standby_names,"
+						" sync_states = u.sync_states,"
 						" failure_class = NULL, alive_at = NULL"
 						" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
 						"  $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,"
-						"  $22, $23, $24, $25, $26)"
+						"  $22, $23, $24, $25, $26, $27, $28)"
 						" AS u(node_id, health, role, sysid_mismatch,"
 						"  system_identifier, timeline, server_version, probed_at,"
 						"  latency_ms, current_lsn, flush_lsn, receive_lsn,"
@@ -464,7 +470,8 @@ hamon_write_probes_ok(HamonBatch *b)
 						"  upstream_host, upstream_port, last_wal_receipt_at,"
 						"  slots, read_only, primary_slot_name, wal_receiver,"
 						"  wal_receiver_pid, seen_streaming_at, upstream_node_id,"
-						"  missing_privileges)"
+						"  missing_privileges, synchronous_standby_names,"
+						"  sync_states)"
 						" WHERE s.node_id = u.node_id",
 						SPI_OK_UPDATE);
 }
@@ -912,6 +919,9 @@ HamonCatalogLoadView(const char *cluster_name, int primary_id, int timeline,
 	cv->nodes = palloc0(sizeof(HamonNodeView) * Max(cv->nnodes, 1));
 	cv->primary = -1;
 	cv->timeline = timeline;
+	/* the quorum rule is the probe worker's; the manual paths check lag */
+	cv->sync_k = 0;
+	cv->sync_degraded = false;
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];

@@ -42,6 +42,16 @@
  * fenced) holds more than max_failover_lag of WAL beyond it: commits the
  * old primary acknowledged may exist only there.
  *
+ * Under a synchronous quorum (the primary applied ANY k of N listed
+ * standbys: cv->sync_k > 0) every commit it acknowledged is on at least k
+ * listed standbys, so any N - k + 1 of them include one that has it (R + W
+ * > N, CloudNativePG's failoverQuorum).  Then the byte-lag gate is
+ * replaced: at least N - k + 1 listed standbys must be reachable and
+ * probed since the outage, and the candidate is the one of them with the
+ * most WAL received (which holds every acknowledged commit); if that one
+ * may not be promoted, nothing is.  A cluster whose quorum was lowered
+ * (degraded) is blocked: commits may rest on the old primary alone.
+ *
  * HamonCheckEvidence is 1. to 3. alone, for the manual promote(), which
  * applies the same evidence rule unless forced.
  *
@@ -413,6 +423,91 @@ HamonBetterStandby(const HamonClusterView *cv, int target,
 }
 
 /*
+ * The quorum rule of the file header: the candidate, or -1 with the
+ * verdict's reason in d.
+ */
+static int
+hamon_quorum_candidate(const HamonClusterView *cv, HamonDecision *d)
+{
+	const HamonNodeView *p = &cv->nodes[cv->primary];
+	int			listed = 0;
+	int			seen = 0;
+	int			need;
+	int			best = -1;
+	int			chosen = -1;
+	char		unseen[300];
+	char		refusal[256];
+	int			i;
+
+	unseen[0] = '\0';
+	if (cv->sync_degraded)
+	{
+		snprintf(d->reason, sizeof(d->reason),
+				 "primary \"%s\" is down, but its synchronous quorum was degraded: it may have acknowledged commits no standby has; not promoting automatically (restore the quorum's standbys, or promote by hand with force => true)",
+				 p->node_name);
+		return -1;
+	}
+	for (i = 0; i < cv->nnodes; i++)
+	{
+		const HamonNodeView *s = &cv->nodes[i];
+
+		if (i == cv->primary || !s->sync_listed)
+			continue;
+		listed++;
+		if (s->health != HAMON_HEALTH_UP || s->role != HAMON_ROLE_STANDBY ||
+			s->sysid_mismatch || s->last_seen < p->down_since)
+		{
+			hamon_append(unseen, sizeof(unseen), "\"%s\"%s", s->node_name, "");
+			continue;
+		}
+		seen++;
+		if (best < 0 ||
+			hamon_standby_position(s) > hamon_standby_position(&cv->nodes[best]))
+			best = i;
+	}
+	need = listed - cv->sync_k + 1;
+	if (listed == 0 || seen < need)
+	{
+		snprintf(d->reason, sizeof(d->reason),
+				 "primary \"%s\" is down; its commits waited for ANY %d of %d listed standbys, so %d of them must be reachable and probed since the outage to be sure one holds every acknowledged commit: %d seen, %d more needed%s%s; not promoting",
+				 p->node_name, cv->sync_k, listed, Max(need, 1), seen,
+				 Max(need, 1) - seen, unseen[0] ? "; not seen: " : "", unseen);
+		return -1;
+	}
+
+	/* the most WAL among them holds every acknowledged commit */
+	for (i = 0; i < cv->nnodes; i++)
+	{
+		const HamonNodeView *s = &cv->nodes[i];
+		const HamonNodeView *c;
+
+		if (i == cv->primary || !s->sync_listed ||
+			s->health != HAMON_HEALTH_UP || s->role != HAMON_ROLE_STANDBY ||
+			s->last_seen < p->down_since ||
+			hamon_standby_position(s) < hamon_standby_position(&cv->nodes[best]) ||
+			HamonStandbyRefusal(s, cv->timeline, refusal, sizeof(refusal)))
+			continue;
+		c = chosen >= 0 ? &cv->nodes[chosen] : NULL;
+		if (c == NULL || s->priority > c->priority ||
+			(s->priority == c->priority &&
+			 strcmp(s->node_name, c->node_name) < 0))
+			chosen = i;
+	}
+	if (chosen < 0)
+	{
+		(void) HamonStandbyRefusal(&cv->nodes[best], cv->timeline, refusal,
+								   sizeof(refusal));
+		snprintf(d->reason, sizeof(d->reason),
+				 "primary \"%s\" is down; standby \"%s\" holds the most WAL of the quorum (%X/%X), and only it is sure to hold every acknowledged commit, but %s; not promoting",
+				 p->node_name, cv->nodes[best].node_name,
+				 LSN_FORMAT_ARGS(hamon_standby_position(&cv->nodes[best])),
+				 refusal);
+		return -1;
+	}
+	return chosen;
+}
+
+/*
  * HamonCheckEvidence
  *		1. to 3. of the file header: whether the cluster's primary is known
  *		to have failed.  True if so (or if no primary is known); otherwise
@@ -497,8 +592,24 @@ HamonDecideFailover(const HamonClusterView *cv, const HamonFailoverRules *rules,
 	if (!hamon_standbys_confirm(cv, d, &votes))
 		return;
 
-	/* whom to promote */
+	/* whom to promote: under a quorum, by R + W > N */
 	d->verdict = HAMON_VERDICT_BLOCKED;
+	if (cv->sync_k > 0 || cv->sync_degraded)
+	{
+		d->candidate = hamon_quorum_candidate(cv, d);
+		if (d->candidate < 0)
+			return;
+		d->verdict = HAMON_VERDICT_PROMOTE;
+		snprintf(d->reason, sizeof(d->reason),
+				 "primary \"%s\" (last LSN %X/%X) unreachable for " INT64_FORMAT " ms and lost by %d reachable standby(s) that streamed from it; promoting \"%s\" (received %X/%X, replayed %X/%X), the most WAL of its synchronous quorum (ANY %d): it holds every acknowledged commit",
+				 p->node_name, LSN_FORMAT_ARGS(p->current_lsn),
+				 p->last_seen > 0 ? (now - p->last_seen) / 1000 : 0,
+				 votes, cv->nodes[d->candidate].node_name,
+				 LSN_FORMAT_ARGS(cv->nodes[d->candidate].receive_lsn),
+				 LSN_FORMAT_ARGS(cv->nodes[d->candidate].replay_lsn),
+				 cv->sync_k);
+		return;
+	}
 	d->candidate = HamonChooseCandidate(cv, p->current_lsn, cv->timeline,
 										rules->max_lag_bytes, true,
 										why, sizeof(why));

@@ -47,6 +47,7 @@ typedef struct HamonNodeView
 	bool		alive_signal;	/* the outage had a sign of life */
 	TimestampTz alive_at;		/* the latest one, 0 if unknown */
 	HamonFailureClass failure_class;	/* of the latest failure */
+	bool		sync_listed;	/* named in the primary's applied quorum */
 } HamonNodeView;
 
 typedef struct HamonClusterView
@@ -55,6 +56,13 @@ typedef struct HamonClusterView
 	HamonNodeView *nodes;
 	int			primary;		/* index of the cluster's primary, -1 if none */
 	int			timeline;		/* the cluster's current timeline, 0 unknown */
+	/*
+	 * durability: k of the quorum the primary applied (ANY k, or FIRST k),
+	 * 0 if none (then max_failover_lag rules); degraded: the primary may
+	 * have acknowledged commits alone (degrade = preferred lowered k)
+	 */
+	int			sync_k;
+	bool		sync_degraded;
 } HamonClusterView;
 
 typedef struct HamonFailoverRules

@@ -45,6 +45,17 @@
  * this file is the queue: the rows, the launches, the slots in shared
  * memory, and the manual functions' hand-over.
  *
+ * Durability (a cluster under 'quorum', see the README): a 'sync' action
+ * sets the primary's synchronous_standby_names to what the catalog wants
+ * (hamonitor.synchronous_standby_names) and the standbys' application_name
+ * to the name it lists them under; the probe worker plans one when
+ * hamonitor.sync_reviews() names the cluster (read with the open actions).
+ * A promotion gives the candidate its list for the remaining standbys
+ * before promote_sent, and a switchover pins the old primary's list to
+ * FIRST 1 (target) before it fences it: no commit is then acknowledged by
+ * the new primary alone, nor, during the switchover, by a standby other
+ * than the target.
+ *
  * The probe worker keeps each of its clusters' open action in memory
  * (HamonEngineRefresh reads them), and relaunches one whose worker is gone
  * (a witness restart, a crash): every phase below can be run again from
@@ -69,6 +80,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -85,8 +97,10 @@
 #define HAMON_RELAUNCH_FIRST_MS 1000
 #define HAMON_RELAUNCH_MAX_MS 30000
 
+static HamonNode *hamon_member(HamonCluster *cluster, int node_id);
+
 static const char *const kind_names[] = {
-	"fence", "unfence", "failover", "promote", "switchover"
+	"fence", "unfence", "failover", "promote", "switchover", "sync"
 };
 
 const char *
@@ -364,6 +378,125 @@ HamonEngineLaunchPlanned(List *actions)
 	}
 }
 
+/*
+ * Plans a 'sync' action for each of the clusters with no open action whose
+ * primary hamonitor.sync_reviews() names; HamonEngineTick launches it like
+ * any open action whose worker is not running.
+ */
+static void
+hamon_plan_sync(List *clusters)
+{
+	SPITupleTable *rows;
+	uint64		nrows;
+	uint64		i;
+
+	if (SPI_execute("SELECT cluster_name, primary_node_id, node_name, reason"
+					" FROM hamonitor.sync_reviews()", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not review the synchronous standby names");
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+	for (i = 0; i < nrows; i++)
+	{
+		char	   *name = SPI_getvalue(rows->vals[i], rows->tupdesc, 1);
+		ListCell   *lc;
+
+		foreach(lc, clusters)
+		{
+			HamonCluster *cluster = (HamonCluster *) lfirst(lc);
+			Oid			types[4] = {TEXTOID, INT4OID, TEXTOID, TEXTOID};
+			Datum		values[4];
+			bool		isnull;
+
+			if (cluster->action_id != 0 || strcmp(cluster->name, name) != 0)
+				continue;
+			values[0] = CStringGetTextDatum(name);
+			values[1] = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
+			values[2] = CStringGetTextDatum(SPI_getvalue(rows->vals[i],
+														 rows->tupdesc, 3));
+			values[3] = CStringGetTextDatum(SPI_getvalue(rows->vals[i],
+														 rows->tupdesc, 4));
+			if (SPI_execute_with_args("INSERT INTO hamonitor.action (cluster_name,"
+									  " kind, node_id, node_name, old_primary_id,"
+									  " requested_by, reason)"
+									  " VALUES ($1, 'sync', $2, $3, $2, 'pg_hamonitor', $4)"
+									  " ON CONFLICT (cluster_name) WHERE state IN"
+									  " ('planned', 'running', 'promote_sent', 'promoted')"
+									  " DO NOTHING RETURNING action_id",
+									  4, types, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+				elog(ERROR, "could not plan a sync action on cluster \"%s\"", name);
+			if (SPI_processed == 0)
+				continue;
+			cluster->action_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc,
+															 1, &isnull));
+			strlcpy(cluster->action_state, "planned",
+					sizeof(cluster->action_state));
+			cluster->action_stalled = false;
+			cluster->action_node_id = DatumGetInt32(values[1]);
+			cluster->action_launches = 0;
+			cluster->action_retry_at = 0;
+		}
+	}
+}
+
+/*
+ * The quorum each cluster's primary applied (hamonitor.quorum_applied()),
+ * for the failover decision: k, degraded, and which members it lists.
+ * Read with the open actions, every few seconds: what counts is the list
+ * the primary last applied before it failed, which the catalog keeps.
+ */
+static void
+hamon_load_quorum(List *clusters)
+{
+	ListCell   *lc;
+	uint64		i;
+
+	if (SPI_execute("SELECT cluster_name, sync_k, degraded, listed"
+					" FROM hamonitor.quorum_applied()", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the applied quorums");
+	foreach(lc, clusters)
+	{
+		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
+		ListCell   *lc2;
+
+		cluster->sync_k = 0;
+		cluster->sync_degraded = false;
+		foreach(lc2, cluster->members)
+			((HamonNode *) lfirst(lc2))->sync_listed = false;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum		d;
+
+			if (strcmp(SPI_getvalue(tup, desc, 1), cluster->name) != 0)
+				continue;
+			cluster->sync_k = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+			cluster->sync_degraded = DatumGetBool(SPI_getbinval(tup, desc, 3,
+																&isnull));
+			d = SPI_getbinval(tup, desc, 4, &isnull);
+			if (!isnull)
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(d);
+				Datum	   *ids;
+				int			nids;
+				int			j;
+
+				deconstruct_array(arr, INT4OID, sizeof(int32), true,
+								  TYPALIGN_INT, &ids, NULL, &nids);
+				for (j = 0; j < nids; j++)
+				{
+					HamonNode  *n = hamon_member(cluster, DatumGetInt32(ids[j]));
+
+					if (n != NULL)
+						n->sync_listed = true;
+				}
+			}
+		}
+	}
+}
+
 /* transaction body of HamonEngineRefresh */
 static void
 hamon_refresh_txn(void *arg)
@@ -409,6 +542,11 @@ hamon_refresh_txn(void *arg)
 		if (found == 0)
 			cluster->action_state[0] = '\0';
 	}
+	/* degrade = preferred: committed here, before any 'sync' lowers k */
+	if (SPI_execute("SELECT hamonitor.review_durability()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not review the durability of the clusters");
+	hamon_plan_sync(clusters);
+	hamon_load_quorum(clusters);
 }
 
 /*

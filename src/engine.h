@@ -22,7 +22,8 @@ typedef enum HamonActionKind
 	HAMON_ACT_UNFENCE,
 	HAMON_ACT_FAILOVER,			/* automatic, and manual failover() */
 	HAMON_ACT_PROMOTE,			/* manual promote() */
-	HAMON_ACT_SWITCHOVER
+	HAMON_ACT_SWITCHOVER,
+	HAMON_ACT_SYNC				/* a primary's synchronous_standby_names */
 } HamonActionKind;
 
 /* an action the probe worker's review decided on */

@@ -66,6 +66,8 @@ hamon_worker_view(HamonCluster *cluster, List *nodes, HamonClusterView *cv,
 	*map = palloc0(sizeof(HamonNode *) * Max(list_length(nodes), 1));
 	cv->primary = -1;
 	cv->timeline = cluster->timeline;
+	cv->sync_k = cluster->sync_k;
+	cv->sync_degraded = cluster->sync_degraded;
 	foreach(lc, nodes)
 	{
 		HamonNode  *node = (HamonNode *) lfirst(lc);
@@ -95,6 +97,7 @@ hamon_worker_view(HamonCluster *cluster, List *nodes, HamonClusterView *cv,
 		v->alive_signal = node->alive_signal;
 		v->alive_at = node->alive_at;
 		v->failure_class = node->failure_class;
+		v->sync_listed = node->sync_listed;
 		if (node->node_id == cluster->primary_id)
 			cv->primary = n;
 		(*map)[n] = node;

@@ -211,6 +211,24 @@ hamon_check_promote_evidence(const HamonClusterView *cv, int target,
 	return loss;
 }
 
+/* whether the cluster runs under a synchronous quorum */
+static bool
+hamon_cluster_quorum(const char *cluster_name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+	Datum		d;
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	if (SPI_execute_with_args("SELECT hamonitor.cluster_synchronous($1) = 'quorum'",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		return false;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull && DatumGetBool(d);
+}
+
 /*
  * Hands the promotion (or switchover) of cv->nodes[target] to the action
  * engine and waits for its outcome, shared by the three functions.
@@ -245,6 +263,7 @@ hamonitor_promote(PG_FUNCTION_ARGS)
 	int			target = hamon_open_cluster(cluster_name, node_name, &cv);
 	text	   *result;
 	char	   *loss;
+	bool		forced_quorum;
 
 	if (hamon_primary_up(&cv) && target != cv.primary)
 		ereport(ERROR,
@@ -254,11 +273,30 @@ hamonitor_promote(PG_FUNCTION_ARGS)
 				 errhint("Use hamonitor.switchover() to change the primary of a healthy cluster.")));
 	hamon_check_target(&cv, target, !force);
 	loss = hamon_check_promote_evidence(&cv, target, force);
+
+	/*
+	 * Under a synchronous quorum a forced promotion skips the rule that
+	 * keeps every acknowledged commit (R + W > N): say so, in the event
+	 * (the action's reason) and in the result.
+	 */
+	forced_quorum = force && hamon_cluster_quorum(cluster_name);
+	if (forced_quorum)
+	{
+		ereport(WARNING,
+				(errmsg("forced promotion of node \"%s\" under a synchronous quorum: acknowledged commits may be lost",
+						node_name),
+				 errdetail("The promotion does not check that the node holds every commit the old primary acknowledged.")));
+		loss = psprintf("%s; under a synchronous quorum, forced: acknowledged commits may be lost",
+						loss ? loss : "");
+	}
 	result = hamon_hand_off(cluster_name, &cv, target, HAMON_ACT_PROMOTE, force,
 							psprintf("manual promotion by %s%s%s",
 								   GetUserNameFromId(GetUserId(), false),
 								   force ? " (force)" : "",
 								   loss ? loss : ""));
+	if (forced_quorum)
+		result = cstring_to_text(psprintf("%s; forced under a synchronous quorum: acknowledged commits may be lost",
+										  text_to_cstring(result)));
 	return hamon_spi_return(result);
 }
 
@@ -394,6 +432,13 @@ hamonitor_simulate_failover(PG_FUNCTION_ARGS)
 		PG_GETARG_INT32(4);
 	rules.max_lag_bytes = PG_ARGISNULL(5) ? hamon_max_failover_lag :
 		PG_GETARG_INT64(5);
+	/* 1.1: the quorum the primary applied (k, 0 for none), degraded */
+	cv.sync_k = (PG_NARGS() > 6 && !PG_ARGISNULL(6)) ? PG_GETARG_INT32(6) : 0;
+	cv.sync_degraded = (PG_NARGS() > 7 && !PG_ARGISNULL(7)) && PG_GETARG_BOOL(7);
+	if (cv.sync_k < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("synchronous_k must be 0 (no quorum) or positive")));
 
 	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &typbyval, &typalign);
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, typbyval, typalign,
@@ -483,6 +528,8 @@ hamonitor_simulate_failover(PG_FUNCTION_ARGS)
 		v->alive_at = isnull ? 0 : DatumGetTimestampTz(d);
 		if (v->alive_at != 0)
 			v->alive_signal = true;
+		d = hamon_field(tup, "sync_listed", &isnull);
+		v->sync_listed = !isnull && DatumGetBool(d);
 	}
 	/* upstreams are given by name */
 	for (i = 0; i < nelems; i++)

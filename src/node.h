@@ -99,6 +99,9 @@ typedef struct HamonProbeResult
 	char		privilege_error[256];	/* the check itself failed */
 	bool		read_only;		/* default_transaction_read_only is on */
 	char		primary_slot_name[NAMEDATALEN];
+	/* primary: synchronous_standby_names, and its walsenders' sync_state */
+	char		synchronous_standby_names[1024];
+	char		sync_states[4096];	/* "application_name\tsync_state" lines */
 } HamonProbeResult;
 
 typedef struct HamonCluster
@@ -125,6 +128,10 @@ typedef struct HamonCluster
 	bool		action_running; /* its worker was running at the last look */
 	struct BackgroundWorkerHandle *action_handle;	/* of its last launch */
 	TimestampTz action_retry_at;
+
+	/* the quorum its primary applied, as the catalog last said (engine.c) */
+	int			sync_k;			/* 0: none (max_failover_lag rules) */
+	bool		sync_degraded;
 } HamonCluster;
 
 typedef struct HamonNode
@@ -216,6 +223,7 @@ typedef struct HamonNode
 	TimestampTz slot_set_at;	/* primary_slot_name last set (slots.c) */
 	uint32		slots_hash;		/* of what the slot review looks at */
 	bool		has_slots;		/* its last probe listed replication slots */
+	bool		sync_listed;	/* the primary's applied quorum names it (engine.c) */
 	bool		flags_dirty;	/* the flags above changed, to be written */
 
 	/* a finished probe waiting to be written */

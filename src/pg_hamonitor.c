@@ -60,6 +60,14 @@ int			hamon_slot_inactive_alert = 3600;
 int			hamon_slot_retained_alert = 1024;
 int			hamon_http_port = 0;
 char	   *hamon_http_listen_addresses = NULL;
+int			hamon_synchronous = HAMON_SYNC_OFF;
+
+/* pg_hamonitor.synchronous: the durability of a cluster with no override */
+static const struct config_enum_entry hamon_synchronous_options[] = {
+	{"off", HAMON_SYNC_OFF, false},
+	{"quorum", HAMON_SYNC_QUORUM, false},
+	{NULL, 0, false}
+};
 
 HamonShared *HamonShmem = NULL;
 
@@ -279,6 +287,16 @@ hamon_define_settings(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pg_hamonitor.synchronous",
+							 gettext_noop("Durability of a cluster with no setting of its own: off, or quorum (the witness keeps the primary's synchronous_standby_names)."),
+							 gettext_noop("A cluster's own setting: hamonitor.set_cluster_option(cluster, 'synchronous', ...)."),
+							 &hamon_synchronous,
+							 HAMON_SYNC_OFF,
+							 hamon_synchronous_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pg_hamonitor.manage_standby_slots",
 							 gettext_noop("Keeps a physical slot per standby on each primary and points the standbys at them."),

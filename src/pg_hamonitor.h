@@ -36,6 +36,13 @@
 /* upper bound of pg_hamonitor.workers, also sizes the shared memory */
 #define HAMON_MAX_WORKERS		64
 
+/* values of pg_hamonitor.synchronous (and of a cluster's own setting) */
+typedef enum HamonSynchronous
+{
+	HAMON_SYNC_OFF = 0,			/* asynchronous: today's behaviour */
+	HAMON_SYNC_QUORUM			/* ANY k (standbys) on the primary */
+} HamonSynchronous;
+
 /* settings (pg_hamonitor.c) */
 extern char *hamon_database;
 extern int	hamon_workers;
@@ -62,6 +69,7 @@ extern int	hamon_slot_inactive_alert;
 extern int	hamon_slot_retained_alert;
 extern int	hamon_http_port;
 extern char *hamon_http_listen_addresses;
+extern int	hamon_synchronous;
 
 /*
  * Shared state: each worker publishes its latch, and every committed change

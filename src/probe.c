@@ -122,10 +122,17 @@ static const char *const probe_query =
 "  FROM pg_catalog.pg_replication_slots s),"
 " pg_catalog.current_setting('default_transaction_read_only')::boolean,"
 " pg_catalog.current_setting('primary_slot_name'),"
-" w.pid"
+" w.pid,"
+/* primary: the synchronous replication it applies, and who acknowledges */
+" CASE WHEN NOT pg_catalog.pg_is_in_recovery()"
+"  THEN pg_catalog.current_setting('synchronous_standby_names') END,"
+" CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN"
+"  (SELECT pg_catalog.string_agg(r.application_name || E'\\t' ||"
+"    coalesce(r.sync_state, '?'), E'\\n' ORDER BY r.application_name)"
+"   FROM pg_catalog.pg_stat_replication r) END"
 " FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true";
 
-#define PROBE_NCOLUMNS 17
+#define PROBE_NCOLUMNS 19
 
 /*
  * The privilege check, run once per session before its first probe: every
@@ -186,7 +193,9 @@ static const char *const check_query =
 " (22, pg_catalog.has_function_privilege('pg_catalog.pg_last_wal_replay_lsn()', 'EXECUTE'),"
 "  'EXECUTE ON FUNCTION pg_last_wal_replay_lsn(): to probe'),"
 " (23, pg_catalog.has_function_privilege('pg_catalog.pg_last_xact_replay_timestamp()', 'EXECUTE'),"
-"  'EXECUTE ON FUNCTION pg_last_xact_replay_timestamp(): to probe')"
+"  'EXECUTE ON FUNCTION pg_last_xact_replay_timestamp(): to probe'),"
+" (24, pg_catalog.has_parameter_privilege('synchronous_standby_names', 'ALTER SYSTEM'),"
+"  'ALTER SYSTEM ON PARAMETER synchronous_standby_names: to keep a synchronous quorum')"
 " ) AS v(o, ok, g)";
 
 /*
@@ -1271,6 +1280,18 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 	strlcpy(r->primary_slot_name,
 			(v = hamon_value(res, 15)) ? v : "", sizeof(r->primary_slot_name));
 	r->wal_receiver_pid = (v = hamon_value(res, 16)) ? atoi(v) : 0;
+	strlcpy(r->synchronous_standby_names,
+			(v = hamon_value(res, 17)) ? v : "",
+			sizeof(r->synchronous_standby_names));
+	/* whole lines only: a cut one would name a standby wrongly */
+	strlcpy(r->sync_states, (v = hamon_value(res, 18)) ? v : "",
+			sizeof(r->sync_states));
+	if (v != NULL && strlen(v) >= sizeof(r->sync_states))
+	{
+		char	   *nl = strrchr(r->sync_states, '\n');
+
+		*(nl ? nl : r->sync_states) = '\0';
+	}
 }
 
 /*

@@ -93,6 +93,12 @@ typedef struct HamonActionRow
 static int	action_slot = -1;
 static MemoryContext action_cxt;
 
+static bool hamon_quorum_mode(const char *cluster_name, bool *required);
+static char *hamon_listed_name(int node_id);
+static bool hamon_set_names_on(HamonActionRow *r, const HamonNodeView *n,
+							   const char *names, const char *when,
+							   char **err);
+
 /*
  * At exit the action is no longer running; the slot is freed, unless a
  * manual requester still waits to read its mailbox (it frees it then).
@@ -297,6 +303,7 @@ hamon_stale_reason(HamonActionRow *r, int primary_id)
 				return pstrdup("the primary is up again");
 			break;
 		case HAMON_ACT_SWITCHOVER:
+		case HAMON_ACT_SYNC:
 			if (primary_id != r->old_primary_id)
 				return pstrdup("the cluster's primary changed since");
 			break;
@@ -447,6 +454,32 @@ hamon_switchover_prepare_txn(void *arg)
 	}
 	hamon_target_of(r, &cv.nodes[cv.primary], &old_t);
 	hamon_target_of(r, &cv.nodes[target], &t);
+
+	/*
+	 * Under quorum, from here to the end only the target acknowledges the
+	 * old primary's commits: none after the final LSN can then rest on
+	 * another standby alone.
+	 */
+	{
+		bool		required;
+
+		if (hamon_quorum_mode(r->cluster_name, &required))
+		{
+			char	   *pin = psprintf("FIRST 1 (\"%s\")",
+									   hamon_listed_name(r->node_id));
+
+			if (!hamon_set_names_on(r, &cv.nodes[cv.primary], pin,
+									", pinned to the switchover's target",
+									&err))
+			{
+				hamon_fail(r, "switchover_failed",
+						   strstr(err, "permission denied") ? "42501" : "55000",
+						   psprintf("switchover to node \"%s\" not started: %s",
+									r->node_name, err));
+				return;
+			}
+		}
+	}
 
 	f.target = &old_t;
 	f.keep_pid = 0;
@@ -680,6 +713,8 @@ hamon_finish_txn(void *arg)
 	bool	   *repointed;
 	int			target;
 	int			i;
+	bool		quorum;
+	bool		required;
 
 	hamon_action_view(r, &cv, &target);
 	hamon_target_of(r, &cv.nodes[target], &new_t);
@@ -687,6 +722,8 @@ hamon_finish_txn(void *arg)
 		hamon_report_lost_logical_slots(r->cluster_name, &cv);
 	/* the standbys' slots exist before they are pointed at the new primary */
 	HamonCreateManagedSlots(r->cluster_name, &new_t, r->node_id);
+
+	quorum = hamon_quorum_mode(r->cluster_name, &required);
 
 	/*
 	 * The standbys first, then the catalog: a node_state row updated here
@@ -719,6 +756,9 @@ hamon_finish_txn(void *arg)
 		hamon_target_of(r, n, &t);
 		rp.target = &t;
 		rp.new_primary_conninfo = new_t.conninfo;
+		/* under quorum it streams under the name the list has for it */
+		rp.application_name = quorum ? hamon_listed_name(n->node_id) : NULL;
+		rp.changed = false;
 		rp.masked = NULL;
 		repointed[i] = HamonTry(HamonStepRepoint, &rp, &err);
 		outcome[i] = repointed[i] ?
@@ -754,6 +794,247 @@ hamon_finish_txn(void *arg)
 	hamon_set_state(r, "done", summary.data, NULL, -1);
 	/* the probe workers reload the new primary once this commits */
 	HamonRegistryChanged();
+}
+
+/* ---------------------------------------------------------------------
+ * Durability steps (a cluster under 'quorum')
+ * --------------------------------------------------------------------- */
+
+/* whether the cluster runs under 'quorum'; *required: degrade = required */
+static bool
+hamon_quorum_mode(const char *cluster_name, bool *required)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+	bool		quorum;
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	if (SPI_execute_with_args("SELECT hamonitor.cluster_synchronous(c.cluster_name) = 'quorum',"
+							  " c.degrade_policy = 'required'"
+							  " FROM hamonitor.cluster c WHERE c.cluster_name = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the durability of cluster \"%s\"", cluster_name);
+	if (SPI_processed != 1)
+		return false;
+	quorum = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	*required = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 2, &isnull));
+	return quorum;
+}
+
+/* the synchronous_standby_names wanted on primary_id (a candidate, maybe) */
+static char *
+hamon_wanted_names(const char *cluster_name, int primary_id)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	char	   *names;
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	values[1] = Int32GetDatum(primary_id);
+	if (SPI_execute_with_args("SELECT hamonitor.synchronous_standby_names($1, $2)",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not compute the synchronous_standby_names of cluster \"%s\"",
+			 cluster_name);
+	names = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return names ? names : pstrdup("");
+}
+
+/* the name the node is listed under (its managed slot name) */
+static char *
+hamon_listed_name(int node_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+
+	values[0] = Int32GetDatum(node_id);
+	if (SPI_execute_with_args("SELECT slot_name FROM hamonitor.node WHERE node_id = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "node %d is no longer registered", node_id);
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* records the list the witness set, so that 'off' empties only that */
+static void
+hamon_record_witness_names(const char *cluster_name, const char *names)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	values[1] = CStringGetTextDatum(names);
+	if (SPI_execute_with_args("UPDATE hamonitor.cluster SET witness_standby_names = $2"
+							  " WHERE cluster_name = $1",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the synchronous_standby_names of cluster \"%s\"",
+			 cluster_name);
+}
+
+/* a failed synchronous_standby_names step, with the grant it may lack */
+static char *
+hamon_sync_error(const char *node_name, const char *names, const char *err)
+{
+	return psprintf("could not set synchronous_standby_names = '%s' on \"%s\": %s%s",
+					names, node_name, err,
+					strstr(err, "permission denied") ?
+					"; the witness's role needs GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names (and EXECUTE on pg_reload_conf()) on the peers" : "");
+}
+
+/* sets names on n, and records the event; false with *err if it failed */
+static bool
+hamon_set_names_on(HamonActionRow *r, const HamonNodeView *n,
+				   const char *names, const char *when, char **err)
+{
+	HamonTarget t;
+	HamonSyncNamesArgs a;
+
+	hamon_target_of(r, n, &t);
+	a.target = &t;
+	a.names = names;
+	if (!HamonTry(HamonStepSetSyncNames, &a, err))
+	{
+		*err = hamon_sync_error(n->node_name, names, *err);
+		return false;
+	}
+	hamon_record_witness_names(r->cluster_name, names);
+	HamonCatalogWriteEvent(r->cluster_name, n->node_name,
+						   "synchronous_standby_names_set",
+						   psprintf("'%s'%s", names, when));
+	return true;
+}
+
+/*
+ * Phase "running" of a 'sync' action: every standby the quorum counts that
+ * is up streams under the name it is listed under (its primary_conninfo's
+ * application_name, set first, so that a new list never waits for a name
+ * nobody streams under yet), then the primary gets the wanted list.
+ */
+static void
+hamon_sync_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	HamonClusterView cv;
+	int			target;
+	bool		required;
+	char	   *names;
+	char	   *err = NULL;
+	StringInfoData summary;
+
+	hamon_action_view(r, &cv, &target);
+	initStringInfo(&summary);
+	if (hamon_quorum_mode(r->cluster_name, &required))
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		int			nlisted;
+		int		   *ids;
+		char	  **apps;
+		int			i;
+
+		values[0] = CStringGetTextDatum(r->cluster_name);
+		if (SPI_execute_with_args("SELECT node_id, application_name"
+								  " FROM hamonitor.quorum_standbys($1)",
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not list the quorum of cluster \"%s\"", r->cluster_name);
+		nlisted = (int) SPI_processed;
+		ids = palloc(sizeof(int) * Max(nlisted, 1));
+		apps = palloc(sizeof(char *) * Max(nlisted, 1));
+		for (i = 0; i < nlisted; i++)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+			apps[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		}
+		for (i = 0; i < nlisted; i++)
+		{
+			const HamonNodeView *n = NULL;
+			HamonRepointArgs rp;
+			HamonTarget t;
+			int			j;
+
+			for (j = 0; j < cv.nnodes; j++)
+				if (cv.nodes[j].node_id == ids[i])
+					n = &cv.nodes[j];
+			if (n == NULL || n->health != HAMON_HEALTH_UP ||
+				n->role != HAMON_ROLE_STANDBY)
+				continue;
+			hamon_target_of(r, n, &t);
+			rp.target = &t;
+			rp.new_primary_conninfo = NULL;
+			rp.application_name = apps[i];
+			rp.masked = NULL;
+			rp.changed = false;
+			if (!HamonTry(HamonStepRepoint, &rp, &err))
+				HamonCatalogWriteEvent(r->cluster_name, n->node_name,
+									   "application_name_failed",
+									   psprintf("could not set application_name '%s' in its primary_conninfo: %s",
+												apps[i], err));
+			else if (rp.changed)
+			{
+				HamonCatalogWriteEvent(r->cluster_name, n->node_name,
+									   "application_name_set",
+									   psprintf("primary_conninfo now %s", rp.masked));
+				appendStringInfo(&summary, "application_name of \"%s\" set; ",
+								 n->node_name);
+			}
+		}
+	}
+
+	names = hamon_wanted_names(r->cluster_name, r->node_id);
+	if (!hamon_set_names_on(r, &cv.nodes[target], names, "", &err))
+	{
+		hamon_fail(r, "synchronous_standby_names_failed",
+				   strstr(err, "permission denied") ? "42501" : "55000", err);
+		return;
+	}
+	appendStringInfo(&summary, "synchronous_standby_names = '%s'", names);
+	hamon_set_state(r, "done", summary.data, NULL, -1);
+}
+
+/*
+ * Before a promotion is requested, under 'quorum': the candidate gets the
+ * list for the standbys that remain (the old primary among them, for when
+ * it is rejoined), so that it never acknowledges a commit alone.  Under
+ * degrade = required a candidate that cannot be given it is not promoted
+ * (the action fails, nothing was done, and the decision comes again);
+ * under preferred it is promoted anyway, on record.
+ */
+static void
+hamon_candidate_sync_txn(void *arg)
+{
+	HamonActionRow *r = (HamonActionRow *) arg;
+	HamonClusterView cv;
+	int			target;
+	bool		required;
+	char	   *names;
+	char	   *err = NULL;
+
+	r->ok = true;
+	if (!hamon_quorum_mode(r->cluster_name, &required))
+		return;
+	hamon_action_view(r, &cv, &target);
+	names = hamon_wanted_names(r->cluster_name, r->node_id);
+	if (hamon_set_names_on(r, &cv.nodes[target], names, ", before its promotion",
+						   &err))
+		return;
+	if (!required)
+	{
+		HamonCatalogWriteEvent(r->cluster_name, r->node_name,
+							   "synchronous_standby_names_failed",
+							   psprintf("%s; promoting it anyway (degrade = preferred): it may acknowledge commits alone until the witness sets the list",
+										err));
+		return;
+	}
+	r->ok = false;
+	hamon_fail(r, "promote_failed", strstr(err, "permission denied") ? "42501" : "55000",
+			   psprintf("%s; \"%s\" not promoted (degrade = required): it would acknowledge commits alone",
+						err, r->node_name));
 }
 
 /*
@@ -875,6 +1156,17 @@ hamon_run_action(HamonActionRow *r)
 				(void) HamonRunInTransaction(hamon_fence_txn, r, "fence a node");
 				return;
 			}
+			if (r->kind == HAMON_ACT_SYNC)
+			{
+				(void) HamonRunInTransaction(hamon_sync_txn, r,
+											 "set synchronous_standby_names");
+				return;
+			}
+			/* under quorum: the candidate's own list, before the request */
+			if (!HamonRunInTransaction(hamon_candidate_sync_txn, r,
+									   "give the candidate its synchronous_standby_names") ||
+				!r->ok)
+				return;
 			if (r->kind == HAMON_ACT_SWITCHOVER &&
 				(!HamonRunInTransaction(hamon_switchover_prepare_txn, r,
 										"prepare a switchover") || !r->ok))
