@@ -29,6 +29,7 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
+#include "hooks.h"
 #include "http.h"
 #include "pg_hamonitor.h"
 
@@ -57,6 +58,9 @@ int			hamon_slot_inactive_alert = 3600;
 int			hamon_slot_retained_alert = 1024;
 int			hamon_http_port = 0;
 char	   *hamon_http_listen_addresses = NULL;
+char	   *hamon_event_command = NULL;
+char	   *hamon_event_command_kinds = NULL;
+int			hamon_event_command_timeout = 30000;
 
 HamonShared *HamonShmem = NULL;
 
@@ -97,6 +101,8 @@ _PG_init(void)
 	hamon_register_workers();
 	if (hamon_http_port > 0)
 		HamonRegisterHttpWorker();
+	/* event_command may be set at any reload: the hook worker always runs */
+	HamonRegisterHookWorker();
 }
 
 /*
@@ -303,6 +309,33 @@ hamon_define_settings(void)
 							   PGC_POSTMASTER,
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_hamonitor.event_command",
+							   gettext_noop("Shell command run for each event whose kind is in event_command_kinds."),
+							   gettext_noop("Placeholders %e %c %n %k %d %t %h %p are replaced by quoted values; empty runs nothing."),
+							   &hamon_event_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_hamonitor.event_command_kinds",
+							   gettext_noop("Event kinds event_command runs for, comma-separated."),
+							   NULL,
+							   &hamon_event_command_kinds,
+							   "promoted, switchover, fenced, split_brain, needs_rejoin",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.event_command_timeout",
+							gettext_noop("Time event_command may run before it is killed."),
+							NULL,
+							&hamon_event_command_timeout,
+							30000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_hamonitor");
 }

@@ -59,6 +59,9 @@ extern int	hamon_slot_inactive_alert;
 extern int	hamon_slot_retained_alert;
 extern int	hamon_http_port;
 extern char *hamon_http_listen_addresses;
+extern char *hamon_event_command;
+extern char *hamon_event_command_kinds;
+extern int	hamon_event_command_timeout;
 
 /*
  * Shared state: each worker publishes its latch, and every committed change
