@@ -146,7 +146,14 @@ like(hook_outcome($id), qr/^hook_timeout\|event $id \(maintenance_on\): killed a
 cmp_ok(time() - $t0, '>=', 4.5, 'after the timeout (5 s)');
 my $hang_pid = slurp_file("$dir/hang.pid");
 chomp $hang_pid;
-ok(!kill(0, $hang_pid), "the hung command (pid $hang_pid) was killed");
+# killed with its process group; reparented, it may stay a zombie a moment
+my $gone = sub {
+	open my $fh, '<', "/proc/$hang_pid/stat" or return 1;
+	my $stat = <$fh>;
+	return $stat =~ /^\d+ \(.*\) Z/;
+};
+usleep(50_000) until $gone->() || time() - $t0 > 30;
+ok($gone->(), "the hung command (pid $hang_pid) was killed");
 $witness->safe_psql('postgres', "SELECT hamonitor.set_maintenance('sb2', false, 'main')");
 
 # ---------------------------------------------------------------------
