@@ -15,6 +15,7 @@
 use strict;
 use warnings;
 
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -36,6 +37,20 @@ if (!haproxy_binary())
 
 my $cluster = 'main';
 my $http    = PostgreSQL::Test::Cluster::get_free_port();
+
+# the README's configuration is valid for this HAProxy
+my $readme = slurp_file("$FindBin::RealBin/../../README.md");
+my ($section) = $readme =~ /^### HAProxy\n(.*?)^### /ms;
+my ($readme_cfg) = ($section // '') =~ /^```\n(global\n.*?)^```$/ms;
+ok($readme_cfg, 'the README has an HAProxy configuration');
+my $cfgdir = PostgreSQL::Test::Utils::tempdir('readme_haproxy');
+PostgreSQL::Test::Utils::append_to_file("$cfgdir/haproxy.cfg", $readme_cfg // '');
+my ($out, $err) = ('', '');
+ok( IPC::Run::run([ haproxy_binary(), '-c', '-f', "$cfgdir/haproxy.cfg" ],
+		'>', \$out, '2>', \$err),
+	'haproxy -c accepts it') or diag "$out$err";
+like($readme_cfg // '', qr{uri-lf /primary/main/%\[srv_name\]},
+	'with the per-server check this test runs');
 
 # HAProxy forwards TCP: the nodes listen on 127.0.0.1 too
 my ($primary, $sb1, $sb2) = create_ha_cluster(
