@@ -11,8 +11,8 @@
 # per node, each checked at the witness for that node (http-check uri-lf
 # /primary/<cluster>/%[srv_name], inter 200ms fall 1 rise 1,
 # on-marked-down shutdown-sessions).  A client writes through HAProxy on a
-# new connection each time; once ten writes in a row landed on the
-# primary, the primary is crashed (SIGKILL to the postmaster and every
+# new connection each time (a process of its own); once ten writes in a
+# row landed on the primary, the primary is crashed (SIGKILL to the postmaster and every
 # child, HamonTest::kill9_all) at a random phase of the probe interval, and
 # the client goes on writing every ~10 ms:
 #   first_write  kill -> first INSERT accepted through HAProxy
@@ -46,6 +46,7 @@ use lib '/usr/lib/postgresql/15/lib/pgxs/src/test/perl';
 use HamonBench;
 use HamonTest;
 
+use POSIX ();
 use Time::HiRes qw(time usleep);
 
 use PostgreSQL::Test::Cluster;
@@ -110,18 +111,39 @@ foreach my $i (1 .. $opt{iterations})
 	# a random phase of the probe interval
 	usleep(rand($probe_interval_s) * 1e6);
 	my $before = last_event_id($witness);
+
+	# the writer is a process of its own: kill9_all returns only once the
+	# killed processes are reaped, which may take a second
+	my $file = "$PostgreSQL::Test::Utils::log_path/haproxy_writer_$i.txt";
+	unlink $file;
 	my $t0 = time();
-	kill9_all($primary);
-	my ($t, $port);
-	while (time() < $t0 + $opt{timeout})
+	my $writer = fork;
+	die "fork: $!" unless defined $writer;
+	if (!$writer)
 	{
-		$port = write_through($front);
-		if ($port ne '')
+		# never run the END blocks of Cluster.pm (they stop the servers)
+		while (time() < $t0 + $opt{timeout})
 		{
-			$t = time() - $t0;
-			last;
+			my $p = write_through($front);
+			if ($p ne '')
+			{
+				open my $fh, '>', $file or POSIX::_exit(1);
+				printf $fh "%.6f %s\n", time(), $p;
+				close $fh;
+				POSIX::_exit(0);
+			}
+			usleep(10_000);
 		}
-		usleep(10_000);
+		POSIX::_exit(0);
+	}
+	kill9_all($primary);
+	waitpid($writer, 0);
+	my ($t, $port);
+	if (-s $file)
+	{
+		($t, $port) = split / /, slurp_file($file);
+		chomp $port;
+		$t -= $t0;
 	}
 	my ($promoted, $promoted_at) = split /\|/, $witness->safe_psql('postgres',
 		"SELECT string_agg(node_name, ','), min(extract(epoch FROM event_time)) FROM hamonitor.events

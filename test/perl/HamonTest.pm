@@ -1485,7 +1485,10 @@ global
 
 defaults
     mode tcp
-    timeout connect 1s
+    # a connection to a primary that just died is refused at once; the
+    # retry comes 250 ms later, by then the server is marked down
+    retries 1
+    timeout connect 250ms
     timeout client 60s
     timeout server 60s
     timeout check 1s
