@@ -433,6 +433,28 @@ REVOKE EXECUTE ON FUNCTION hamonitor.connection_uri(text, text, text, text)
 GRANT EXECUTE ON FUNCTION hamonitor.connection_uri(text, text, text, text)
     TO pg_monitor;
 
+-- Event hooks (pg_hamonitor.event_command, src/hooks.c).  Delivery is at
+-- least once: an event is delivered when its row is in hook_delivery,
+-- written with the hook's result event; until then it is run again, after
+-- a crash too.  hook_state says since when the command is set: events
+-- before that are not delivered.
+CREATE TABLE hamonitor.hook_state (
+    id            boolean PRIMARY KEY DEFAULT true CHECK (id),
+    enabled_since timestamptz NOT NULL
+);
+
+CREATE TABLE hamonitor.hook_delivery (
+    -- no foreign key: events are never deleted, and the hook worker's
+    -- check would only slow its writes
+    event_id    bigint PRIMARY KEY,
+    outcome     text NOT NULL,
+    finished_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+SELECT pg_catalog.pg_extension_config_dump('hamonitor.hook_state', '');
+SELECT pg_catalog.pg_extension_config_dump('hamonitor.hook_delivery', '');
+REVOKE ALL ON hamonitor.hook_state, hamonitor.hook_delivery FROM PUBLIC;
+
 /* ---------------------------------------------------------------------
  * Durability: a synchronous quorum kept by the witness
  * --------------------------------------------------------------------- */

@@ -813,6 +813,7 @@ typedef struct HttpNodeState
 	char	   *cluster_timeline;
 	char	   *lag_bytes;		/* NULL if unknown */
 	char	   *age_ms;			/* NULL if never probed */
+	char	   *promoted_ms;	/* promoted since its last probe: how long ago */
 } HttpNodeState;
 
 static void
@@ -835,7 +836,13 @@ http_load_node(void *arg)
 							   "       c.primary_node_id IS NOT DISTINCT FROM s.node_id,"
 							   "       s.wal_receiver_status, s.timeline, c.timeline,"
 							   "       round(s.lag_bytes),"
-							   "       round(extract(epoch FROM clock_timestamp() - s.last_probe_at) * 1000)"
+							   "       round(extract(epoch FROM clock_timestamp() - s.last_probe_at) * 1000),"
+							   "       (SELECT round(extract(epoch FROM clock_timestamp() - max(e.event_time)) * 1000)"
+							   "          FROM hamonitor.event e"
+							   "         WHERE e.event_time > clock_timestamp() - interval '1 minute'"
+							   "           AND e.event_time > coalesce(s.last_probe_at, '-infinity')"
+							   "           AND e.cluster_name = s.cluster_name"
+							   "           AND e.node_name = s.node_name AND e.kind = 'promoted')"
 							   "  FROM hamonitor.status s"
 							   "  JOIN hamonitor.cluster c USING (cluster_name)"
 							   " WHERE s.cluster_name = $1 AND s.node_name = $2",
@@ -858,6 +865,7 @@ http_load_node(void *arg)
 	st->cluster_timeline = http_value(0, 11);
 	st->lag_bytes = http_value(0, 12);
 	st->age_ms = http_value(0, 13);
+	st->promoted_ms = http_value(0, 14);
 }
 
 /*
@@ -889,6 +897,17 @@ http_not_primary(HttpNodeState *st)
 
 	if (why)
 		return why;
+	/*
+	 * The witness promoted it after its last probe: the promotion waited
+	 * until the node had left recovery, so that is fresher evidence than
+	 * the probe, which saw a standby.  Without this, load balancers would
+	 * wait up to a probe interval more for the next probe.
+	 */
+	if (strcmp(st->role, "standby") == 0 && st->is_cluster_primary &&
+		st->promoted_ms != NULL &&
+		strtod(st->promoted_ms, NULL) <= HAMON_FRESH_MS() &&
+		!st->fenced)
+		return NULL;
 	if (strcmp(st->role, "primary") != 0)
 		return psprintf("node \"%s\" is not a primary (role %s)", st->node,
 						st->role);
@@ -916,6 +935,9 @@ http_not_replica(HttpNodeState *st, int64 max_lag)
 	if (strcmp(st->role, "standby") != 0)
 		return psprintf("node \"%s\" is not a standby (role %s)", st->node,
 						st->role);
+	if (st->promoted_ms != NULL)
+		return psprintf("node \"%s\" was promoted %s ms ago", st->node,
+						st->promoted_ms);
 	if (st->needs_rejoin)
 		return psprintf("node \"%s\" needs to be rejoined", st->node);
 	if (st->receiver == NULL || strcmp(st->receiver, "streaming") != 0)
@@ -1066,7 +1088,13 @@ http_role(char kind, const char *cluster, const char *node, char *query,
 		not_replica = http_not_replica(&st, max_lag);
 
 	if (kind != 'r' && not_primary == NULL)
-		http_set(r, 200, "primary");
+	{
+		if (strcmp(st.role, "primary") == 0)
+			http_set(r, 200, "primary");
+		else
+			http_set(r, 200, "primary (promoted by the witness %s ms ago, not probed since)",
+					 st.promoted_ms);
+	}
 	else if (kind != 'p' && not_replica == NULL)
 	{
 		if (st.lag_bytes)

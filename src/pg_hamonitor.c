@@ -29,6 +29,7 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
+#include "hooks.h"
 #include "http.h"
 #include "pg_hamonitor.h"
 
@@ -68,6 +69,9 @@ static const struct config_enum_entry hamon_synchronous_options[] = {
 	{"quorum", HAMON_SYNC_QUORUM, false},
 	{NULL, 0, false}
 };
+char	   *hamon_event_command = NULL;
+char	   *hamon_event_command_kinds = NULL;
+int			hamon_event_command_timeout = 30000;
 
 HamonShared *HamonShmem = NULL;
 
@@ -108,6 +112,8 @@ _PG_init(void)
 	hamon_register_workers();
 	if (hamon_http_port > 0)
 		HamonRegisterHttpWorker();
+	/* event_command may be set at any reload: the hook worker always runs */
+	HamonRegisterHookWorker();
 }
 
 /*
@@ -351,6 +357,33 @@ hamon_define_settings(void)
 							   PGC_POSTMASTER,
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_hamonitor.event_command",
+							   gettext_noop("Shell command run for each event whose kind is in event_command_kinds."),
+							   gettext_noop("Placeholders %e %c %n %k %d %t %h %p are replaced by quoted values; empty runs nothing."),
+							   &hamon_event_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_hamonitor.event_command_kinds",
+							   gettext_noop("Event kinds event_command runs for, comma-separated."),
+							   NULL,
+							   &hamon_event_command_kinds,
+							   "promoted, switchover, fenced, split_brain, needs_rejoin",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.event_command_timeout",
+							gettext_noop("Time event_command may run before it is killed."),
+							NULL,
+							&hamon_event_command_timeout,
+							30000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_hamonitor");
 }

@@ -70,6 +70,9 @@ extern int	hamon_slot_retained_alert;
 extern int	hamon_http_port;
 extern char *hamon_http_listen_addresses;
 extern int	hamon_synchronous;
+extern char *hamon_event_command;
+extern char *hamon_event_command_kinds;
+extern int	hamon_event_command_timeout;
 
 /*
  * Shared state: each worker publishes its latch, and every committed change

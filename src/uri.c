@@ -14,7 +14,8 @@
  * database, password, passfile, client key and certificate paths) and is
  * none of the application's business; the caller adds its own user and
  * database.  The URI is built by hand with every value percent-encoded, so
- * no registered value can inject another option.
+ * no registered value can inject another option.  The event hooks
+ * (hooks.c) take a node's address from here too.
  *
  * Copyright (c) 2026, pg_hamonitor developers
  *
@@ -33,6 +34,7 @@
 
 #include "pg_hamonitor.h"
 #include "remote.h"
+#include "uri.h"
 
 PG_FUNCTION_INFO_V1(hamonitor_connection_uri);
 
@@ -325,4 +327,48 @@ hamonitor_connection_uri(PG_FUNCTION_ARGS)
 	appendStringInfo(&uri, "%ctarget_session_attrs=%s", sep, target);
 
 	PG_RETURN_TEXT_P(cstring_to_text(uri.data));
+}
+
+/*
+ * HamonConninfoAddress
+ *		The first host (or hostaddr) and port of a conninfo, palloc'd, ""
+ *		when absent or unparsable: what an event hook is told of a node.
+ */
+void
+HamonConninfoAddress(const char *conninfo, char **host, char **port)
+{
+	PQconninfoOption *opts;
+	PQconninfoOption *o;
+	char	   *err = NULL;
+	const char *h = NULL;
+	const char *ha = NULL;
+	const char *p = NULL;
+
+	*host = pstrdup("");
+	*port = pstrdup("");
+	opts = PQconninfoParse(conninfo, &err);
+	if (opts == NULL)
+	{
+		if (err)
+			PQfreemem(err);
+		return;
+	}
+	for (o = opts; o->keyword != NULL; o++)
+	{
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			h = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			ha = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			p = o->val;
+	}
+	if (h == NULL)
+		h = ha;
+	if (h != NULL)
+		*host = pnstrdup(h, strcspn(h, ","));
+	if (p != NULL)
+		*port = pnstrdup(p, strcspn(p, ","));
+	PQconninfoFree(opts);
 }

@@ -81,6 +81,8 @@ wait_for_slot_view, log_position, count_in_log.
 http_request (raw bytes over a socket, the answer parsed), http_get,
 wait_for_http (poll a path until its status is the one expected).  Used by
 every test of the endpoint, of Prometheus, HAProxy and pgbouncer.
+start_haproxy (HAProxy in front of a cluster, each server checked at the
+witness; for the HAProxy test and benchmark), a helper process.
 
 =back
 
@@ -163,6 +165,8 @@ our @EXPORT = qw(
   http_request
   http_get
   wait_for_http
+  start_haproxy
+  haproxy_binary
 );
 
 # probe_interval set in every test witness, in milliseconds
@@ -1447,6 +1451,74 @@ sub start_receivewal
 		]);
 	note 'pg_receivewal started on node ' . $node->name . " with slot $slot";
 	return $rw;
+}
+
+=pod
+
+=item haproxy_binary()
+
+The path of the haproxy binary (Debian's haproxy package), or undef.
+
+=cut
+
+sub haproxy_binary
+{
+	return (grep { -x } map { "$_/haproxy" } split(/:/, $ENV{PATH} // ''),
+		'/usr/sbin', '/usr/bin')[0];
+}
+
+=pod
+
+=item start_haproxy($http_port, $cluster, $endpoint, @nodes)
+
+Starts HAProxy (in the foreground, as a helper process) with one frontend
+on 127.0.0.1 and one server per node (its TCP address: the nodes must
+listen on 127.0.0.1), each checked at the witness's HTTP endpoint
+($http_port) for that node: GET /$endpoint/$cluster/<server name> with
+HAProxy 2.6's per-server uri-lf, every 200 ms, one failure marks it down,
+sessions shut down then.  Returns the helper, with port (the frontend)
+and config (the configuration text, also in the test log).
+
+=cut
+
+sub start_haproxy
+{
+	my ($http_port, $cluster, $endpoint, @nodes) = @_;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $cfg = <<"EOC";
+global
+    maxconn 200
+
+defaults
+    mode tcp
+    # a connection to a primary that just died is refused at once; the
+    # retry comes 250 ms later, by then the server is marked down
+    retries 1
+    timeout connect 250ms
+    timeout client 60s
+    timeout server 60s
+    timeout check 1s
+
+listen pg_$endpoint
+    bind 127.0.0.1:$port
+    option httpchk
+    http-check send meth GET uri-lf /$endpoint/$cluster/%[srv_name] ver HTTP/1.1 hdr Host witness
+    http-check expect status 200
+    default-server inter 200ms fall 1 rise 1 on-marked-down shutdown-sessions
+EOC
+	foreach my $node (@nodes)
+	{
+		$cfg .= sprintf("    server %s 127.0.0.1:%d check addr 127.0.0.1 port %d\n",
+			$node->name, $node->port, $http_port);
+	}
+	my $dir = PostgreSQL::Test::Utils::tempdir('haproxy');
+	PostgreSQL::Test::Utils::append_to_file("$dir/haproxy.cfg", $cfg);
+	note "haproxy.cfg:\n$cfg";
+	my $h = _start_helper("haproxy ($endpoint)",
+		[ haproxy_binary(), '-db', '-f', "$dir/haproxy.cfg" ]);
+	$h->{port}   = $port;
+	$h->{config} = $cfg;
+	return $h;
 }
 
 =pod
