@@ -186,6 +186,9 @@ typedef struct HamonNode
 	char		goodbye_sqlstate[6];
 	char		goodbye_message[256];
 
+	/* the probe session was opened since the last successful probe */
+	bool		new_session;
+
 	/* health (state.c) */
 	HamonHealth health;
 	HamonRole	role;

@@ -923,6 +923,7 @@ hamon_continue_connect(HamonNode *node, TimestampTz now)
 		case PGRES_POLLING_OK:
 			node->conn_state = HAMON_CONN_IDLE;
 			node->wait_events = WL_SOCKET_READABLE;
+			node->new_session = true;
 			/* a new session: the privilege check, then the probe that was due */
 			hamon_send_check(node, now);
 			return;

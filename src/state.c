@@ -415,6 +415,20 @@ HamonApplyProbe(HamonNode *node, List **events)
 		node->alive_signal = false;
 		node->alive_at = 0;
 		node->failure_class = HAMON_FAIL_NONE;
+
+		/*
+		 * A standby's timeline is its WAL receiver's while it has one, else
+		 * its last restartpoint's, which can be older than the timeline it
+		 * was seen following (PostgreSQL 15 shows no replay timeline in
+		 * SQL).  Right after a failover that made a second failover wait
+		 * for the standbys' next restartpoint.  Within one session (the
+		 * server neither restarted nor rebuilt since) a standby's timeline
+		 * never goes back: the older one is taken for what it is, stale.
+		 */
+		if (r->in_recovery && old_role == HAMON_ROLE_STANDBY &&
+			!node->new_session && r->timeline < node->timeline)
+			node->result.timeline = node->timeline;
+		node->new_session = false;
 		node->timeline = r->timeline;
 		node->current_lsn = r->current_lsn;
 		node->receive_lsn = r->receive_lsn;
