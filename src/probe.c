@@ -878,13 +878,15 @@ hamon_start_connect(HamonNode *node, TimestampTz now)
 	node->goodbye_sqlstate[0] = '\0';
 	node->goodbye_message[0] = '\0';
 	appname = HamonApplicationName(node->cluster_name, node->node_name);
+	/* no startup options: a transaction pooler may sit in front (remote.c) */
 	if (node->resolved)
 		node->conn = HamonConnectStartAt(node->conninfo, appname,
 										 node->resolved_host,
 										 node->resolved_hostaddr,
-										 node->resolved_port, &errmsg);
+										 node->resolved_port, false, &errmsg);
 	else
-		node->conn = HamonConnectStart(node->conninfo, appname, &errmsg);
+		node->conn = HamonConnectStartAt(node->conninfo, appname,
+										 NULL, NULL, NULL, false, &errmsg);
 	/* the next attempt resolves again: DNS changes are followed */
 	hamon_forget_resolved(node);
 	pfree(appname);
@@ -965,13 +967,41 @@ hamon_reset_result(HamonNode *node)
 	memset(&node->result, 0, sizeof(node->result));
 }
 
-/* sends query; false if the node failed (and was closed) */
+/*
+ * Sends query, behind a statement that empties search_path for the rest of
+ * the transaction; false if the node failed (and was closed).
+ *
+ * Why not a startup option or a session SET: behind a transaction pooler
+ * (pgbouncer), startup options are refused and a session's settings stay
+ * with whichever server connection ran them.  The two statements go as one
+ * simple-protocol message, which PostgreSQL runs as one implicit
+ * transaction and a pooler hands to one server connection; the server
+ * parses the second statement only after the first has run, so every name
+ * in it, operators included, resolves in pg_catalog alone.  The first
+ * statement's result is skipped (prefix_pending).
+ */
 static bool
 hamon_send_query(HamonNode *node, TimestampTz now, const char *query)
 {
+	static const char *const prefix =
+	"SELECT pg_catalog.set_config('search_path', '', true);\n";
+	static const char *last_query = NULL;
+	static char *last_sql = NULL;
 	int			rc;
 
-	if (!PQsendQueryParams(node->conn, query, 0, NULL, NULL, NULL, NULL, 0))
+	/* the two queries alternate rarely: the text is kept, not rebuilt */
+	if (query != last_query)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		if (last_sql)
+			pfree(last_sql);
+		last_sql = psprintf("%s%s", prefix, query);
+		last_query = query;
+		MemoryContextSwitchTo(oldcxt);
+	}
+	node->prefix_pending = true;
+	if (!PQsendQuery(node->conn, last_sql))
 	{
 		hamon_probe_failed_conn(node, now, "could not send probe");
 		return false;
@@ -1075,7 +1105,9 @@ hamon_read_probe(HamonNode *node, TimestampTz now)
 			return;
 		}
 
-		if (node->checking_privileges)
+		if (node->prefix_pending && PQresultStatus(res) == PGRES_TUPLES_OK)
+			node->prefix_pending = false;	/* search_path emptied */
+		else if (node->checking_privileges)
 			hamon_parse_check(node, res);
 		else if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 				 PQnfields(res) == PROBE_NCOLUMNS)

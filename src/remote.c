@@ -277,7 +277,7 @@ HamonConnectStart(const char *conninfo, const char *application_name,
 				  char **errmsg)
 {
 	return HamonConnectStartAt(conninfo, application_name, NULL, NULL, NULL,
-							   errmsg);
+							   true, errmsg);
 }
 
 /*
@@ -286,11 +286,17 @@ HamonConnectStart(const char *conninfo, const char *application_name,
  *		replaced by those given (NULL: the conninfo's own).  The probe
  *		connects this way with the addresses its resolver found (resolve.c),
  *		so that libpq never resolves a name in the worker.
+ *
+ *		startup_search_path false sends no "options" startup parameter of
+ *		ours (the DBA's own options are sent as given): a transaction
+ *		pooler such as pgbouncer refuses the parameter unless told to
+ *		ignore it.  The probe sets its search_path in its own query instead
+ *		(probe.c); the actions' connections keep the startup setting.
  */
 PGconn *
 HamonConnectStartAt(const char *conninfo, const char *application_name,
 					const char *host, const char *hostaddr, const char *port,
-					char **errmsg)
+					bool startup_search_path, char **errmsg)
 {
 	PQconninfoOption *opts;
 	PQconninfoOption *opt;
@@ -325,7 +331,7 @@ HamonConnectStartAt(const char *conninfo, const char *application_name,
 		if (strcmp(opt->keyword, "application_name") == 0 ||
 			strcmp(opt->keyword, "fallback_application_name") == 0)
 			continue;
-		if (strcmp(opt->keyword, "options") == 0)
+		if (strcmp(opt->keyword, "options") == 0 && startup_search_path)
 		{
 			options = psprintf("-c search_path= %s", opt->val);
 			continue;
@@ -351,8 +357,11 @@ HamonConnectStartAt(const char *conninfo, const char *application_name,
 	}
 	keys[n] = "application_name";
 	vals[n++] = application_name;
-	keys[n] = "options";
-	vals[n++] = options ? options : "-c search_path=";
+	if (startup_search_path)
+	{
+		keys[n] = "options";
+		vals[n++] = options ? options : "-c search_path=";
+	}
 	keys[n] = NULL;
 	vals[n] = NULL;
 

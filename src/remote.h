@@ -26,7 +26,8 @@ extern PGconn *HamonConnectStart(const char *conninfo,
 extern PGconn *HamonConnectStartAt(const char *conninfo,
 								   const char *application_name,
 								   const char *host, const char *hostaddr,
-								   const char *port, char **errmsg);
+								   const char *port, bool startup_search_path,
+								   char **errmsg);
 extern void HamonDisconnect(PGconn *conn);
 extern XLogRecPtr HamonParseLsn(const char *text);
 extern PGconn *HamonConnectBlocking(const char *conninfo,

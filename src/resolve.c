@@ -101,6 +101,7 @@ static pid_t resolver_pid = 0;
 static uint64 resolver_seq = 0;
 static HTAB *resolver_pending = NULL;
 static HamonResolveCallback resolver_callback = NULL;
+static uint64 resolver_generation = 0;	/* helpers started so far */
 
 static bool hamon_resolver_spawn(void);
 static void hamon_resolver_lost(void);
@@ -171,7 +172,19 @@ hamon_resolver_spawn(void)
 	}
 	resolver_sock = sv[0];
 	resolver_pid = pid;
+	resolver_generation++;
 	return true;
+}
+
+/*
+ * HamonResolverGeneration
+ *		Changes whenever a helper is started: a new socket for the wait set,
+ *		perhaps under the number of the old one.
+ */
+uint64
+HamonResolverGeneration(void)
+{
+	return resolver_generation;
 }
 
 /* the helper is gone: forget it, and what it was asked */

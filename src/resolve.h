@@ -32,6 +32,7 @@ typedef void (*HamonResolveCallback) (void *owner, uint64 seq, int nnames,
 
 extern void HamonResolverInit(HamonResolveCallback callback);
 extern pgsocket HamonResolverSocket(void);
+extern uint64 HamonResolverGeneration(void);
 extern uint64 HamonResolverAsk(void *owner, const char *const *names,
 							   int nnames, int timeout_ms);
 extern void HamonResolverForget(uint64 seq);

@@ -94,7 +94,8 @@ typedef struct HamonWorker
 	uint64		registry_generation;
 	TimestampTz next_purge_at;
 	TimestampTz next_action_refresh;	/* read the open actions then */
-	pgsocket	resolver_sock;	/* the resolver's socket in the wait set */
+	uint64		resolver_generation;	/* of the helper whose socket is in the
+										 * wait set */
 	WaitEventSet *wes;
 	int			wes_size;		/* entries it has room for */
 	int			wes_used;		/* entries added, stale ones included */
@@ -197,7 +198,6 @@ HamonWorkerMain(Datum main_arg)
 	 * connection is open, so that it inherits none.
 	 */
 	HamonResolverInit(HamonProbeResolved);
-	worker.resolver_sock = HamonResolverSocket();
 
 	ereport(LOG,
 			(errmsg("pg_hamonitor worker %d started in database \"%s\"",
@@ -765,7 +765,7 @@ hamon_sync_wait_set(void)
 	int			nsockets = 0;
 
 	/* the resolver helper was started again: another socket */
-	if (HamonResolverSocket() != worker.resolver_sock)
+	if (HamonResolverGeneration() != worker.resolver_generation)
 		worker.wes_dirty = true;
 	if (!worker.wes_dirty)
 	{
@@ -831,10 +831,10 @@ hamon_sync_wait_set(void)
 	AddWaitEventToSet(worker.wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
 					  NULL, NULL);
 	worker.wes_used = 2;
-	worker.resolver_sock = HamonResolverSocket();
-	if (worker.resolver_sock != PGINVALID_SOCKET)
+	worker.resolver_generation = HamonResolverGeneration();
+	if (HamonResolverSocket() != PGINVALID_SOCKET)
 	{
-		AddWaitEventToSet(worker.wes, WL_SOCKET_READABLE, worker.resolver_sock,
+		AddWaitEventToSet(worker.wes, WL_SOCKET_READABLE, HamonResolverSocket(),
 						  NULL, &resolver_marker);
 		worker.wes_used++;
 	}

@@ -191,17 +191,37 @@ ok(wait_for_status($witness, 'named', "health = 'up'", 'dns'),
 is(status_value($witness, 'primary', 'health'), 'up',
 	'the primary stayed up throughout');
 
-# the resolver helper ends with the worker: its children (Linux /proc)
-my $wpid = $witness->safe_psql('postgres',
-	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_hamonitor worker'");
-my @helpers;
-foreach my $stat (glob '/proc/[0-9]*/stat')
+# the resolver helper: the worker's child process (Linux /proc)
+sub resolver_helpers
 {
-	open my $fh, '<', $stat or next;
-	my $line = <$fh> // '';
-	close $fh;
-	push @helpers, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $wpid;
+	my $wpid = $witness->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_hamonitor worker'");
+	my @pids;
+	foreach my $stat (glob '/proc/[0-9]*/stat')
+	{
+		open my $fh, '<', $stat or next;
+		my $line = <$fh> // '';
+		close $fh;
+		push @pids, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $wpid;
+	}
+	return @pids;
 }
+
+# a helper that dies is started again, and names resolve through the new one
+my @first = resolver_helpers();
+is(scalar(@first), 1, "the worker has one resolver helper (pid @first)");
+kill 'KILL', @first;
+my $mark = $other->safe_psql('postgres',
+	"SELECT clock_timestamp() FROM pg_stat_activity, pg_terminate_backend(pid)
+	  WHERE application_name = 'pg_hamonitor/dns/named'");
+ok( $other->poll_query_until(
+		'postgres', "SELECT count(*) > 0 FROM pg_stat_activity
+		  WHERE application_name = 'pg_hamonitor/dns/named'
+		    AND backend_start > '$mark'"),
+	'after the helper was killed, a new session is opened through a new one');
+
+# the resolver helper ends with the worker
+my @helpers = resolver_helpers();
 is(scalar(@helpers), 1, "the worker has one resolver helper (pid @helpers)");
 $witness->stop('fast');
 my $left = 1;
