@@ -736,6 +736,18 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 	strlcpy(r->primary_slot_name,
 			(v = hamon_value(res, 15)) ? v : "", sizeof(r->primary_slot_name));
 	r->wal_receiver_pid = (v = hamon_value(res, 16)) ? atoi(v) : 0;
+
+	/*
+	 * A standby with no WAL receiver (its upstream just died) shows the
+	 * timeline of its last restartpoint, which may be older than the one it
+	 * streamed and replayed: a standby that followed a promotion would look
+	 * as if it had not, and the next failover would refuse it.  A standby's
+	 * timeline never goes back, so the last one known stands until a WAL
+	 * receiver says otherwise.
+	 */
+	if (r->in_recovery && r->wal_receiver_pid == 0 &&
+		node->role == HAMON_ROLE_STANDBY && node->timeline > r->timeline)
+		r->timeline = node->timeline;
 	strlcpy(r->synchronous_standby_names,
 			(v = hamon_value(res, 17)) ? v : "",
 			sizeof(r->synchronous_standby_names));
