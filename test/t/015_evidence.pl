@@ -155,7 +155,7 @@ GRANT pg_signal_backend TO hamonitor;
 GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO hamonitor;
 GRANT EXECUTE ON FUNCTION pg_reload_conf() TO hamonitor;
 GRANT ALTER SYSTEM ON PARAMETER primary_conninfo, primary_slot_name,
-      default_transaction_read_only TO hamonitor;
+      default_transaction_read_only, synchronous_standby_names TO hamonitor;
 });
 	register_node($witness, 'grants_p',
 		$node->connstr('postgres') . ' user=hamonitor', $cluster);
