@@ -382,6 +382,15 @@ SELECT verdict FROM hamonitor.simulate_failover(ARRAY[
     pg_temp.n('s2', false, 'standby', 'up', '0/3000000', true, last_seen => :late, sync_listed => true)],
     :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
     synchronous_k => 1);
+-- a listed standby left on the old timeline (it had WAL beyond the last
+-- promotion's fork and awaits a rewind) acknowledged nothing on this one:
+-- it counts as seen, and it is never the candidate, however much WAL
+SELECT verdict, candidate FROM hamonitor.simulate_failover(ARRAY[
+    pg_temp.n('p', true, 'primary', 'down', '0/3000000', down_since => :down, timeline => 2),
+    pg_temp.n('s1', false, 'standby', 'up', '0/3000900', last_seen => :fresh, timeline => 1, sync_listed => true),
+    pg_temp.n('s2', false, 'standby', 'up', '0/3000100', last_seen => :fresh, timeline => 2, sync_listed => true)],
+    :t0::timestamptz + interval '60 s', failover_timeout_ms => 500,
+    synchronous_k => 1);
 -- bad input
 SELECT verdict FROM hamonitor.simulate_failover(ARRAY[
     pg_temp.n('p', true, 'primary', 'up', '0/3000000')],

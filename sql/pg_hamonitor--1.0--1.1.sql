@@ -748,9 +748,9 @@ ALTER TABLE hamonitor.action DROP CONSTRAINT action_kind_check,
 -- applies is not the one wanted, or a standby the quorum counts streams
 -- from it under another application_name.  Under 'off' only a list the
 -- witness set is ever emptied.  The probe workers ask every few seconds
--- (engine.c) and plan the action for a cluster with none open; a 'sync'
--- action that just ran is given time to show in the probes (10 s), one
--- that failed a minute before it is tried again.
+-- (engine.c) and plan the action for a cluster with none open; after a
+-- 'sync' action that ran, they wait for a probe of the primary taken
+-- since; one that failed is tried again a minute later.
 CREATE FUNCTION hamonitor.sync_reviews()
 RETURNS TABLE (cluster_name text, primary_node_id integer, node_name text,
                reason text)
@@ -792,9 +792,10 @@ AS $$
        AND NOT EXISTS (
            SELECT 1 FROM hamonitor.action a
             WHERE a.cluster_name = c.cluster_name AND a.kind = 'sync'
-              AND a.finished_at > clock_timestamp()
-                  - CASE a.state WHEN 'done' THEN interval '10 s'
-                                 ELSE interval '60 s' END)
+              AND CASE a.state
+                  WHEN 'done' THEN a.finished_at > ps.last_probe_at
+                  ELSE a.finished_at > clock_timestamp() - interval '60 s'
+                  END)
 $$;
 
 -- The failover rule under a quorum (decide.c: R + W > N), for

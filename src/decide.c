@@ -461,12 +461,21 @@ hamon_quorum_candidate(const HamonClusterView *cv, HamonDecision *d)
 			continue;
 		}
 		seen++;
+
+		/*
+		 * One on another timeline (it did not follow the last promotion: it
+		 * had WAL beyond the fork, and awaits a rewind) has acknowledged no
+		 * commit of this timeline: it is known to hold none, which counts
+		 * as seen, but it is no candidate.
+		 */
+		if (cv->timeline > 0 && s->timeline != cv->timeline)
+			continue;
 		if (best < 0 ||
 			hamon_standby_position(s) > hamon_standby_position(&cv->nodes[best]))
 			best = i;
 	}
 	need = listed - cv->sync_k + 1;
-	if (listed == 0 || seen < need)
+	if (listed == 0 || seen < need || best < 0)
 	{
 		snprintf(d->reason, sizeof(d->reason),
 				 "primary \"%s\" is down; its commits waited for ANY %d of %d listed standbys, so %d of them must be reachable and probed since the outage to be sure one holds every acknowledged commit: %d seen, %d more needed%s%s; not promoting",
@@ -484,6 +493,7 @@ hamon_quorum_candidate(const HamonClusterView *cv, HamonDecision *d)
 		if (i == cv->primary || !s->sync_listed ||
 			s->health != HAMON_HEALTH_UP || s->role != HAMON_ROLE_STANDBY ||
 			s->last_seen < p->down_since ||
+			(cv->timeline > 0 && s->timeline != cv->timeline) ||
 			hamon_standby_position(s) < hamon_standby_position(&cv->nodes[best]) ||
 			HamonStandbyRefusal(s, cv->timeline, refusal, sizeof(refusal)))
 			continue;

@@ -1313,6 +1313,7 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 	strlcpy(r->primary_slot_name,
 			(v = hamon_value(res, 15)) ? v : "", sizeof(r->primary_slot_name));
 	r->wal_receiver_pid = (v = hamon_value(res, 16)) ? atoi(v) : 0;
+
 	strlcpy(r->synchronous_standby_names,
 			(v = hamon_value(res, 17)) ? v : "",
 			sizeof(r->synchronous_standby_names));

@@ -137,6 +137,15 @@ ok( $new_primary->poll_query_until(
 		'postgres', $ssn,
 		qq{ANY 1 ("hamonitor_primary", "hamonitor_$other_name")}),
 	'quorum again: the list is back');
+ok( $witness->poll_query_until(
+		'postgres',
+		"SELECT durability FROM hamonitor.cluster_durability
+		  WHERE cluster_name = '$cluster'", 'guaranteed'),
+	'the witness saw it applied');
+# the probe worker reads the applied quorum with its review of the open
+# actions, every 2 s (engine.c): nothing in the catalog shows when it has,
+# so give it two rounds
+wait_seconds($witness, 4);
 
 # ---------------------------------------------------------------------
 # R + W > N: ANY 1 of 2 listed, the old primary (listed, not rejoined) is
