@@ -22,7 +22,9 @@ my %figures = (
 	failover_time  => qr/^RESULT failover_time writes_accepted /m,
 	false_failover => qr/^RESULT false_failover /m,
 	probe_scale    => qr/^RESULT probe_scale /m,
-	history_cost   => qr/^RESULT history_cost /m);
+	history_cost   => qr/^RESULT history_cost /m,
+	rpo            => qr/^RESULT rpo writes_accepted_quorum /m,
+	haproxy_failover => qr/^RESULT haproxy_failover first_write /m);
 
 for my $script (sort keys %figures)
 {
