@@ -729,52 +729,15 @@ answer:
  * --------------------------------------------------------------------- */
 
 /*
- * Runs fn(arg) in a transaction of its own with SPI connected.  Returns
- * false, with the error's SQLSTATE in *sqlstate, if it raised an ERROR;
- * unexpected errors (not a bad argument) are logged.
+ * Runs fn(arg) in a transaction of its own with SPI connected (catalog.c);
+ * returns false if it raised an ERROR, which is logged at LOG: a failed
+ * request is the client's news (503), not a warning of the server's.
  */
 static bool
-http_in_transaction(void (*fn) (void *), void *arg, int *sqlstate,
-					bool log_errors)
+http_in_transaction(void (*fn) (void *), void *arg)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	volatile bool ok = true;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	pgstat_report_activity(STATE_RUNNING, "pg_hamonitor http request");
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		PushActiveSnapshot(GetTransactionSnapshot());
-		fn(arg);
-		PopActiveSnapshot();
-		SPI_finish();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		if (sqlstate)
-			*sqlstate = edata->sqlerrcode;
-		if (log_errors)
-			ereport(LOG,
-					(errmsg("pg_hamonitor HTTP endpoint could not read the catalog: %s",
-							edata->message)));
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-	return ok;
+	return HamonRunInTransactionEx(fn, arg, "answer an HTTP request", LOG,
+								   NULL);
 }
 
 /* a value of the current SPI result, copied to the request context */
@@ -1040,7 +1003,6 @@ http_role(char kind, const char *cluster, const char *node, char *query,
 			 param = strtok_r(NULL, "&", &save))
 		{
 			HttpLagArg lag;
-			int			sqlstate;
 
 			if (kind == 'p' || strncmp(param, "lag=", 4) != 0 || seen)
 			{
@@ -1051,7 +1013,8 @@ http_role(char kind, const char *cluster, const char *node, char *query,
 			seen = true;
 			lag.text = param + 4;
 			if (!http_unescape(param + 4) || lag.text[0] == '\0' ||
-				!http_in_transaction(http_parse_lag, &lag, &sqlstate, false) ||
+				!HamonRunInTransactionEx(http_parse_lag, &lag, "parse a lag",
+										 DEBUG1, NULL) ||
 				lag.bytes < 0)
 			{
 				http_set(r, 400, "invalid lag \"%s\": a number of bytes, or a size with a unit (kB, MB, GB, TB)",
@@ -1065,7 +1028,7 @@ http_role(char kind, const char *cluster, const char *node, char *query,
 	memset(&st, 0, sizeof(st));
 	st.cluster = cluster;
 	st.node = node;
-	if (!http_in_transaction(http_load_node, &st, NULL, true))
+	if (!http_in_transaction(http_load_node, &st))
 	{
 		http_set(r, 503, "the witness could not read its catalog");
 		return;
@@ -1172,7 +1135,7 @@ http_health(HttpResponse *r)
 	}
 
 	memset(&h, 0, sizeof(h));
-	if (!http_in_transaction(http_load_health, &h, NULL, true))
+	if (!http_in_transaction(http_load_health, &h))
 	{
 		http_set(r, 503, "the witness could not read its catalog");
 		return;
@@ -1252,7 +1215,7 @@ http_clusters(const char *cluster, HttpResponse *r)
 
 	memset(&hc, 0, sizeof(hc));
 	hc.cluster = cluster;
-	if (!http_in_transaction(http_load_clusters, &hc, NULL, true))
+	if (!http_in_transaction(http_load_clusters, &hc))
 	{
 		http_set(r, 503, "the witness could not read its catalog");
 		return;
@@ -1297,13 +1260,25 @@ http_load_metrics(void *arg)
 	HamonMetricsText(hm->out);
 }
 
+/* keeps hamonitor.event_count small (metrics.c); a writable witness only */
+static void
+http_fold_counts(void *arg)
+{
+	if (HamonExtensionExists())
+		HamonMetricsFoldCounts();
+}
+
 static void
 http_metrics(HttpResponse *r)
 {
 	HttpMetrics hm;
 
+	/* in a transaction of its own: the scrape does not depend on it */
+	if (!RecoveryInProgress())
+		(void) http_in_transaction(http_fold_counts, NULL);
+
 	memset(&hm, 0, sizeof(hm));
-	if (!http_in_transaction(http_load_metrics, &hm, NULL, true))
+	if (!http_in_transaction(http_load_metrics, &hm))
 	{
 		http_set(r, 503, "the witness could not read its catalog");
 		return;
