@@ -28,6 +28,10 @@
  * with the latch and postmaster death, so SIGTERM ends it at once.  It adds
  * no dependency to the build.
  *
+ * The same port answers HAProxy's agent-check: a first line that is a
+ * bare path ("/replica/main/pg2\n", no method, no version) is routed as a
+ * GET and answered "up" or "down" in one line (http_agent).
+ *
  * It has no TLS and no authentication: it binds to
  * pg_hamonitor.http_listen_addresses (localhost by default), and the README
  * says how to expose it.  Nothing it returns holds a secret: the conninfo
@@ -133,6 +137,8 @@ static void http_close(HttpClient *c);
 static void http_respond(HttpClient *c, HttpResponse *r, bool head);
 static void http_send_now(pgsocket fd, int status, const char *text);
 static void http_handle(HttpClient *c, int header_len);
+static void http_agent(HttpClient *c, int line_len);
+static void http_queue(HttpClient *c, const char *data, int len);
 static void http_route(HttpRequest *req, HttpResponse *r);
 static const char *http_reason(int status);
 static void http_set(HttpResponse *r, int status, const char *fmt,...)
@@ -453,6 +459,20 @@ http_read(HttpClient *c, TimestampTz now)
 	end = http_header_end(c->in, c->in_len);
 	if (end < 0)
 	{
+		/* c->in is NUL-terminated; a NUL before the line end is a 400 */
+		char	   *nl = strchr(c->in, '\n');
+
+		/*
+		 * HAProxy's agent-check: one line, a path without the method and
+		 * version of an HTTP request line (which has two spaces).
+		 */
+		if (nl != NULL && c->in[0] == '/' &&
+			memchr(c->in, ' ', nl - c->in) == NULL)
+		{
+			http_agent(c, nl - c->in);
+			MemoryContextReset(http_req_cxt);
+			return;
+		}
 		if (c->in_len >= HTTP_REQUEST_MAX)
 		{
 			HttpResponse r;
@@ -577,12 +597,69 @@ http_respond(HttpClient *c, HttpResponse *r, bool head)
 	if (!head)
 		appendBinaryStringInfo(&out, r->body.data, r->body.len);
 	MemoryContextSwitchTo(oldcxt);
+	http_queue(c, out.data, out.len);
+}
 
-	c->out = out.data;
-	c->out_len = out.len;
+/* queues data (in http_conn_cxt, freed with the connection) and sends */
+static void
+http_queue(HttpClient *c, const char *data, int len)
+{
+	c->out = (char *) data;
+	c->out_len = len;
 	c->out_sent = 0;
 	c->state = HTTP_CLIENT_WRITING;
 	http_write(c);
+}
+
+/*
+ * HAProxy's agent protocol (agent-check with a per-server agent-send of
+ * "/replica/<cluster>/<node>\n"): the line is routed as a GET of that
+ * path, and the answer is one line, "up" for a 200 and "down" otherwise,
+ * with the reason after '#' as HAProxy logs it.  HAProxy ignores an agent
+ * it cannot reach and keeps the verdict of its plain check, so a pool
+ * checked this way keeps serving through an outage of the witness (the
+ * README says for which pools that is right).
+ */
+static void
+http_agent(HttpClient *c, int line_len)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(http_req_cxt);
+	char	   *line = pnstrdup(c->in, line_len);
+	HttpRequest req;
+	HttpResponse r;
+	StringInfoData out;
+	char	   *p;
+	int			i;
+
+	initStringInfo(&r.body);
+	r.allow = false;
+	memset(&req, 0, sizeof(req));
+	if (line_len > 0 && line[line_len - 1] == '\r')
+		line[--line_len] = '\0';
+	for (p = line; *p; p++)
+		if ((unsigned char) *p <= 0x20 || (unsigned char) *p >= 0x7f)
+			break;
+	if (*p != '\0')
+		http_set(&r, 400, "malformed agent request");
+	else
+	{
+		req.path = line;
+		req.query = strchr(req.path, '?');
+		if (req.query)
+			*req.query++ = '\0';
+		http_route(&req, &r);
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	/* "up #primary" or "down #node \"pg1\" is not a primary (role standby)" */
+	oldcxt = MemoryContextSwitchTo(http_conn_cxt);
+	initStringInfo(&out);
+	appendStringInfoString(&out, r.status == 200 ? "up #" : "down #");
+	for (i = 0; i < r.body.len && i < 200 && r.body.data[i] != '\n'; i++)
+		appendStringInfoChar(&out, r.body.data[i]);
+	appendStringInfoChar(&out, '\n');
+	MemoryContextSwitchTo(oldcxt);
+	http_queue(c, out.data, out.len);
 }
 
 /* a token of RFC 9110 (method, header name) */

@@ -45,7 +45,7 @@ case "\$4" in
     maintenance_on)
         case "\$(cat "\$dir/mode")" in
             hang) echo \$\$ > "\$dir/hang.pid"; exec sleep 1000 ;;
-            slow) echo "start \$1" >> "\$dir/slow.log"; sleep 4
+            slow) echo "start \$1" >> "\$dir/slow.log"; sleep 2
                   echo "end \$1" >> "\$dir/slow.log" ;;
             fail) echo "first line"; echo "second line" >&2; echo third
                   echo 4; echo 5; echo 6; exit 3 ;;
