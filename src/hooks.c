@@ -746,10 +746,10 @@ HamonHookMain(Datum main_arg)
 		 * ones start every HOOK_POLL_MS, and at once after one finished
 		 * (its cluster's next event).
 		 */
-		if (enabled && !RecoveryInProgress() &&
-			GetCurrentTimestamp() >= next_look)
+		if (GetCurrentTimestamp() >= next_look)
 		{
-			hook_look();
+			if (enabled && !RecoveryInProgress())
+				hook_look();
 			next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													HOOK_POLL_MS);
 		}
