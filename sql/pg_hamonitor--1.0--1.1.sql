@@ -1029,3 +1029,59 @@ SELECT n.cluster_name,
         WHERE ws.role = 'primary' AND ws.health = 'up'
           AND NOT ws.fenced AND NOT ws.sysid_mismatch
         GROUP BY wn.cluster_name) w ON w.cluster_name = n.cluster_name;
+
+/* ---------------------------------------------------------------------
+ * Clients and monitoring: events counted as they are inserted
+ * --------------------------------------------------------------------- */
+
+-- /metrics' hamonitor_events_total and hamonitor_cluster_failovers_total
+-- (src/metrics.c): counters that a DELETE or TRUNCATE of old events never
+-- makes go down, and that a scrape reads without counting the event table.
+-- Each statement that inserts events adds them here, in a row of its own
+-- backend: two transactions never write the same row, so an insert of an
+-- event never waits for another's (a probe worker's batch must not wait,
+-- and one row per cluster and kind could deadlock two transactions that
+-- insert two kinds in opposite orders).  The HTTP worker folds the rows of
+-- backends that are gone into the row of backend_pid 0.  Not dumped: a
+-- restore re-inserts the events, and the trigger counts them again.
+CREATE TABLE hamonitor.event_count (
+    cluster_name text NOT NULL,
+    kind         text NOT NULL,
+    -- the inserting backend; 0 for the folded rows of those that are gone
+    backend_pid  integer NOT NULL,
+    events       bigint NOT NULL,
+    PRIMARY KEY (cluster_name, kind, backend_pid)
+);
+
+-- SECURITY DEFINER: whoever may insert an event has it counted
+CREATE FUNCTION hamonitor.event_count_add()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO hamonitor.event_count AS c
+           (cluster_name, kind, backend_pid, events)
+    SELECT n.cluster_name, n.kind, pg_catalog.pg_backend_pid(), count(*)
+      FROM new_events n
+     GROUP BY n.cluster_name, n.kind
+    ON CONFLICT (cluster_name, kind, backend_pid)
+    DO UPDATE SET events = c.events OPERATOR(pg_catalog.+) excluded.events;
+    RETURN NULL;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION hamonitor.event_count_add() FROM PUBLIC;
+
+CREATE TRIGGER event_count AFTER INSERT ON hamonitor.event
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION hamonitor.event_count_add();
+
+-- an updated 1.0 starts from the events it has
+INSERT INTO hamonitor.event_count (cluster_name, kind, backend_pid, events)
+SELECT cluster_name, kind, 0, count(*)
+  FROM hamonitor.event
+ GROUP BY cluster_name, kind;
+
+REVOKE ALL ON hamonitor.event_count FROM PUBLIC;
+GRANT SELECT ON hamonitor.event_count TO pg_monitor;

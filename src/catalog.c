@@ -56,6 +56,19 @@ static SPIPlanPtr plan_node_flags = NULL;
 bool
 HamonRunInTransaction(void (*fn) (void *), void *arg, const char *activity)
 {
+	return HamonRunInTransactionEx(fn, arg, activity, WARNING, NULL);
+}
+
+/*
+ * HamonRunInTransactionEx
+ *		As HamonRunInTransaction, but an ERROR is reported at elevel (the
+ *		HTTP worker logs a failed request at LOG, a bad argument at DEBUG1)
+ *		and its SQLSTATE stored in *sqlstate if that is not NULL.
+ */
+bool
+HamonRunInTransactionEx(void (*fn) (void *), void *arg, const char *activity,
+						int elevel, int *sqlstate)
+{
 	MemoryContext oldcxt = CurrentMemoryContext;
 	volatile bool ok = true;
 
@@ -81,7 +94,9 @@ HamonRunInTransaction(void (*fn) (void *), void *arg, const char *activity)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		ereport(WARNING,
+		if (sqlstate)
+			*sqlstate = edata->sqlerrcode;
+		ereport(elevel,
 				(errcode(edata->sqlerrcode),
 				 errmsg("pg_hamonitor could not %s: %s", activity,
 						edata->message)));

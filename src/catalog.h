@@ -18,6 +18,9 @@
 
 extern bool HamonRunInTransaction(void (*fn) (void *), void *arg,
 								  const char *activity);
+extern bool HamonRunInTransactionEx(void (*fn) (void *), void *arg,
+									const char *activity, int elevel,
+									int *sqlstate);
 extern bool HamonExtensionExists(void);
 extern List *HamonCatalogLoadNodes(int worker_index, int nworkers,
 								   MemoryContext callercxt, List **clusters);

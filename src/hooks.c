@@ -6,11 +6,19 @@
  * Poolers, load balancers and paging systems want to hear of a failover
  * at once: for each event whose kind is in pg_hamonitor.event_command_kinds
  * the hook worker runs event_command (like archive_command) through
- * /bin/sh, one at a time and in event order, with at most
- * event_command_timeout; the command's exit status and the first lines of
- * its output are recorded as an event (hook_done, hook_failed,
- * hook_timeout).  A hook never runs in the probe loop: this process only
- * reads the event table, which the probe workers write.
+ * /bin/sh, with at most event_command_timeout; the command's exit status
+ * and the first lines of its output are recorded as an event (hook_done,
+ * hook_failed, hook_timeout).  A hook never runs in the probe loop: this
+ * process only reads the event table, which the probe workers write.
+ *
+ * One at a time per cluster, in event order: a cluster's next event waits
+ * until the command of its previous one finished, while the commands of
+ * other clusters run beside it, so a command that hangs until its timeout
+ * delays only its own cluster's hooks.  The commands are children of this
+ * one process, each waited on through its output pipe in one WaitEventSet
+ * and its exit polled every HOOK_CHILD_POLL_MS; at most HOOK_MAX_RUNNING
+ * clusters have a command running at once (the others wait for one of
+ * them to finish).
  *
  * Delivery is at least once.  The ids of the events whose command finished
  * are kept in hamonitor.hook_delivery, in the same transaction as the
@@ -60,6 +68,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -68,6 +77,7 @@
 #include "utils/varlena.h"
 
 #include "catalog.h"
+#include "compat.h"
 #include "hooks.h"
 #include "pg_hamonitor.h"
 #include "uri.h"
@@ -79,12 +89,15 @@
 #define HOOK_OUTPUT_BYTES		1000
 /* output read at most (the rest is drained and dropped) */
 #define HOOK_READ_MAX			65536
+/* commands running at once, each for another cluster */
+#define HOOK_MAX_RUNNING		32
+/* while commands run: how often their exit is looked for */
+#define HOOK_CHILD_POLL_MS		50
 
 /* the event a command runs for, copied out of its transaction */
 typedef struct HookEvent
 {
-	bool		found;
-	bool		state_written;	/* hook_state inserted or reset */
+	MemoryContext cxt;			/* its strings; deleted when it is done */
 	int64		event_id;
 	char	   *cluster;
 	char	   *node;
@@ -95,6 +108,30 @@ typedef struct HookEvent
 	char	   *port;
 } HookEvent;
 
+/* a command running for one cluster's event */
+typedef struct HookRun
+{
+	bool		active;
+	HookEvent	ev;
+	pid_t		pid;			/* its process group */
+	int			fd;				/* read end of its stdout/stderr, or -1 */
+	bool		exited;
+	int			status;
+	StringInfoData out;			/* in ev.cxt */
+	TimestampTz start;
+	TimestampTz deadline;
+} HookRun;
+
+/* what one look at the event table asks and finds */
+typedef struct HookLook
+{
+	bool		state_written;	/* hook_state inserted or reset */
+	int			max;			/* free runs: events wanted at most */
+	List	   *busy;			/* clusters with a command running */
+	int			nfound;
+	HookEvent	found[HOOK_MAX_RUNNING];
+} HookLook;
+
 /* what the command did */
 typedef struct HookResult
 {
@@ -103,15 +140,16 @@ typedef struct HookResult
 	char	   *detail;
 } HookResult;
 
-static pid_t hook_child = 0;	/* process group of the running command */
+static HookRun runs[HOOK_MAX_RUNNING];
 static bool hook_enabled = false;	/* event_command set at the last look */
 static bool hook_started = false;	/* hook_state looked at once */
 static bool hook_seen_disabled = false;	/* event_command was empty here */
 static bool hook_reset_pending = false; /* set again: deliver from now */
-static MemoryContext hook_cxt = NULL;
 
 static void hook_exit(int code, Datum arg);
-static void hook_run(HookEvent *ev);
+static void hook_start(HookRun *run);
+static bool hook_poll(HookRun *run);
+static void hook_finish(HookRun *run);
 
 void
 HamonRegisterHookWorker(void)
@@ -133,12 +171,15 @@ HamonRegisterHookWorker(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* a command still running when this process exits is killed with it */
+/* the commands still running when this process exits are killed with it */
 static void
 hook_exit(int code, Datum arg)
 {
-	if (hook_child > 0)
-		(void) kill(-hook_child, SIGKILL);
+	int			i;
+
+	for (i = 0; i < HOOK_MAX_RUNNING; i++)
+		if (runs[i].active && runs[i].pid > 0)
+			(void) kill(-runs[i].pid, SIGKILL);
 }
 
 /* ---------------------------------------------------------------------
@@ -146,29 +187,35 @@ hook_exit(int code, Datum arg)
  * --------------------------------------------------------------------- */
 
 static char *
-hook_value(int col)
+hook_value(HookEvent *ev, int row, int col)
 {
-	char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 								 col);
 
-	return MemoryContextStrdup(hook_cxt, v ? v : "");
+	return MemoryContextStrdup(ev->cxt, v ? v : "");
 }
 
 /*
- * The next event to deliver, if any.  The first look after this process
- * started with a command set keeps the hook_state of before (a restart
- * after a crash delivers what was pending); a command set after being
- * empty here starts from now.
+ * The next event to deliver of each cluster that has no command running,
+ * oldest first, at most look->max of them; each is copied into a memory
+ * context of its own.  The first look after this process started with a
+ * command set keeps the hook_state of before (a restart after a crash
+ * delivers what was pending); a command set after being empty here starts
+ * from now.
  */
 static void
 hook_next(void *arg)
 {
-	HookEvent  *ev = (HookEvent *) arg;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
+	HookLook   *look = (HookLook *) arg;
+	Oid			types[3] = {TEXTOID, TEXTARRAYOID, INT4OID};
+	Datum		values[3];
+	Datum	   *busy;
+	ListCell   *lc;
+	int			nbusy = 0;
 	int			rc;
+	uint64		row;
 
-	ev->found = false;
+	look->nfound = 0;
 	if (!HamonExtensionExists())
 		return;
 
@@ -179,60 +226,79 @@ hook_next(void *arg)
 	 */
 	if (!hook_started || hook_reset_pending)
 	{
-		types[0] = BOOLOID;
-		values[0] = BoolGetDatum(hook_reset_pending);
+		Oid			btypes[1] = {BOOLOID};
+		Datum		bvalues[1];
+
+		bvalues[0] = BoolGetDatum(hook_reset_pending);
 		rc = SPI_execute_with_args(
 								   "INSERT INTO hamonitor.hook_state AS h (id, enabled_since)"
 								   "     VALUES (true, clock_timestamp())"
 								   " ON CONFLICT (id) DO UPDATE"
 								   "   SET enabled_since = clock_timestamp()"
 								   "  WHERE $1",
-								   1, types, values, NULL, false, 0);
+								   1, btypes, bvalues, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "SPI_execute_with_args failed: %d", rc);
-		ev->state_written = true;
-		types[0] = TEXTOID;
+		look->state_written = true;
 	}
 
+	busy = palloc0(sizeof(Datum) * (list_length(look->busy) + 1));
+	foreach(lc, look->busy)
+		busy[nbusy++] = CStringGetTextDatum((char *) lfirst(lc));
 	values[0] = CStringGetTextDatum(hamon_event_command_kinds);
+	values[1] = PointerGetDatum(construct_array(busy, nbusy, TEXTOID, -1,
+												false, TYPALIGN_INT));
+	values[2] = Int32GetDatum(look->max);
+
+	/*
+	 * Per cluster, its oldest undelivered event: a cluster's events run one
+	 * after the other, in event order, while another cluster's run beside
+	 * them (a hanging command delays its own cluster only).
+	 */
 	rc = SPI_execute_with_args(
 							   "SELECT e.event_id, e.cluster_name, e.node_name, e.kind,"
 							   "       e.detail, e.event_time, n.conninfo"
-							   "  FROM hamonitor.event e"
-							   "  CROSS JOIN hamonitor.hook_state h"
+							   "  FROM (SELECT DISTINCT ON (e.cluster_name) e.*"
+							   "          FROM hamonitor.event e"
+							   "         CROSS JOIN hamonitor.hook_state h"
+							   "         WHERE e.event_time >= greatest(h.enabled_since,"
+							   "                                clock_timestamp() - interval '1 hour')"
+							   "           AND (btrim($1) = '*'"
+							   "                OR e.kind = ANY (SELECT btrim(k) FROM unnest(string_to_array($1, ',')) k))"
+							   "           AND e.kind NOT LIKE 'hook\\_%'"
+							   "           AND e.cluster_name <> ALL ($2)"
+							   "           AND NOT EXISTS (SELECT 1 FROM hamonitor.hook_delivery d"
+							   "                            WHERE d.event_id = e.event_id)"
+							   "         ORDER BY e.cluster_name, e.event_id) e"
 							   "  LEFT JOIN hamonitor.cluster c USING (cluster_name)"
 							   "  LEFT JOIN hamonitor.node n ON n.node_id = c.primary_node_id"
-							   " WHERE e.event_time >= greatest(h.enabled_since,"
-							   "                                clock_timestamp() - interval '1 hour')"
-							   "   AND (btrim($1) = '*'"
-							   "        OR e.kind = ANY (SELECT btrim(k) FROM unnest(string_to_array($1, ',')) k))"
-							   "   AND e.kind NOT LIKE 'hook\\_%'"
-							   "   AND NOT EXISTS (SELECT 1 FROM hamonitor.hook_delivery d"
-							   "                    WHERE d.event_id = e.event_id)"
-							   " ORDER BY e.event_id LIMIT 1",
-							   1, types, values, NULL, true, 1);
+							   " ORDER BY e.event_id LIMIT $3",
+							   3, types, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %d", rc);
-	if (SPI_processed == 0)
-		return;
 
-	ev->found = true;
-	ev->event_id = strtoi64(hook_value(1), NULL, 10);
-	ev->cluster = hook_value(2);
-	ev->node = hook_value(3);
-	ev->kind = hook_value(4);
-	ev->detail = hook_value(5);
-	ev->time = hook_value(6);
+	for (row = 0; row < SPI_processed && look->nfound < look->max; row++)
 	{
-		char	   *conninfo = SPI_getvalue(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 7);
+		HookEvent  *ev = &look->found[look->nfound++];
+		char	   *conninfo;
 		char	   *host = "";
 		char	   *port = "";
 
+		ev->cxt = AllocSetContextCreate(TopMemoryContext,
+										"pg_hamonitor hook event",
+										ALLOCSET_SMALL_SIZES);
+		ev->event_id = strtoi64(hook_value(ev, row, 1), NULL, 10);
+		ev->cluster = hook_value(ev, row, 2);
+		ev->node = hook_value(ev, row, 3);
+		ev->kind = hook_value(ev, row, 4);
+		ev->detail = hook_value(ev, row, 5);
+		ev->time = hook_value(ev, row, 6);
+		conninfo = SPI_getvalue(SPI_tuptable->vals[row],
+								SPI_tuptable->tupdesc, 7);
 		if (conninfo != NULL)
 			HamonConninfoAddress(conninfo, &host, &port);
-		ev->host = MemoryContextStrdup(hook_cxt, host);
-		ev->port = MemoryContextStrdup(hook_cxt, port);
+		ev->host = MemoryContextStrdup(ev->cxt, host);
+		ev->port = MemoryContextStrdup(ev->cxt, port);
 	}
 }
 
@@ -376,25 +442,22 @@ hook_output_summary(StringInfo out, const char *data, int len)
 		appendStringInfoString(out, " ...");
 }
 
-/* runs the command of one event, waits at most event_command_timeout */
+/*
+ * Starts the command of run->ev: a process group of its own, its output
+ * on a non-blocking pipe.  On an ERROR (no pipe, no fork) nothing runs and
+ * the event is tried again at a later look.
+ */
 static void
-hook_run(HookEvent *ev)
+hook_start(HookRun *run)
 {
+	HookEvent  *ev = &run->ev;
+	MemoryContext oldcxt = MemoryContextSwitchTo(ev->cxt);
 	char	   *command = hook_command(ev);
 	int			pipefd[2];
 	pid_t		pid;
-	int			status = 0;
-	bool		exited = false;
-	bool		timed_out = false;
-	StringInfoData out;
-	StringInfoData detail;
-	TimestampTz start = GetCurrentTimestamp();
-	TimestampTz deadline = TimestampTzPlusMilliseconds(start,
-													   hamon_event_command_timeout);
-	HookResult res;
-	long		ms;
 
-	initStringInfo(&out);
+	initStringInfo(&run->out);
+	MemoryContextSwitchTo(oldcxt);
 	if (pipe(pipefd) < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -426,6 +489,7 @@ hook_run(HookEvent *ev)
 		dup2(pipefd[1], STDERR_FILENO);
 		if (maxfd < 0 || maxfd > 65536)
 			maxfd = 65536;
+		/* the other commands' pipes too: their EOF must not wait for us */
 		for (fd = 3; fd < maxfd; fd++)
 			close(fd);
 		signal(SIGPIPE, SIG_DFL);
@@ -444,120 +508,193 @@ hook_run(HookEvent *ev)
 		_exit(127);
 	}
 
-	hook_child = pid;
 	close(pipefd[1]);
 	(void) fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+	run->pid = pid;
+	run->fd = pipefd[0];
+	run->exited = false;
+	run->status = 0;
+	run->start = GetCurrentTimestamp();
+	run->deadline = TimestampTzPlusMilliseconds(run->start,
+												hamon_event_command_timeout);
+	run->active = true;
+}
 
-	for (;;)
+/*
+ * Reads what the command wrote, looks whether it exited, kills it at its
+ * deadline.  Returns true when it is done: it exited and its output is
+ * read (or the deadline passed), or it was killed.  Never waits.
+ */
+static bool
+hook_poll(HookRun *run)
+{
+	bool		late;
+
+	/* read what is there; EOF closes our end */
+	while (run->fd >= 0)
 	{
-		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-														   deadline);
-		int			rc;
+		char		buf[4096];
+		ssize_t		n = read(run->fd, buf, sizeof(buf));
 
-		CHECK_FOR_INTERRUPTS();
-		if (pipefd[0] >= 0)
-			rc = WaitLatchOrSocket(MyLatch,
-								   WL_LATCH_SET | WL_SOCKET_READABLE |
-								   WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								   pipefd[0], Min(Max(left, 1), 100),
-								   PG_WAIT_EXTENSION);
-		else
-			rc = WaitLatch(MyLatch,
-						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						   Min(Max(left, 1), 50), PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
+		if (n > 0)
 		{
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
+			if (run->out.len < HOOK_READ_MAX)
+				appendBinaryStringInfo(&run->out, buf,
+									   Min(n, HOOK_READ_MAX - run->out.len));
+			continue;
 		}
-
-		/* read what is there; EOF closes our end */
-		while (pipefd[0] >= 0)
-		{
-			char		buf[4096];
-			ssize_t		n = read(pipefd[0], buf, sizeof(buf));
-
-			if (n > 0)
-			{
-				if (out.len < HOOK_READ_MAX)
-					appendBinaryStringInfo(&out, buf,
-										   Min(n, HOOK_READ_MAX - out.len));
-				continue;
-			}
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-						  errno == EINTR))
-				break;
-			close(pipefd[0]);
-			pipefd[0] = -1;
-		}
-
-		if (!exited && waitpid(pid, &status, WNOHANG) == pid)
-			exited = true;
-		/* done once it exited and what it wrote is read (or it is late) */
-		if (exited && (pipefd[0] < 0 || GetCurrentTimestamp() >= deadline))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+					  errno == EINTR))
 			break;
-		if (GetCurrentTimestamp() >= deadline)
-		{
-			if (!exited)
-			{
-				(void) kill(-pid, SIGKILL);
-				(void) waitpid(pid, &status, 0);
-				timed_out = true;
-			}
-			break;
-		}
+		close(run->fd);
+		run->fd = -1;
 	}
-	/* a daemon it left behind holds the pipe: it is not ours to wait for */
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	hook_child = 0;
 
-	ms = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+	if (!run->exited && waitpid(run->pid, &run->status, WNOHANG) == run->pid)
+		run->exited = true;
+	late = GetCurrentTimestamp() >= run->deadline;
+	/* done once it exited and what it wrote is read (or it is late) */
+	if (run->exited)
+		return run->fd < 0 || late;
+	if (late)
+	{
+		(void) kill(-run->pid, SIGKILL);
+		/* SIGKILL cannot be ignored: this wait is short */
+		(void) waitpid(run->pid, &run->status, 0);
+		run->exited = false;	/* killed: hook_timeout */
+		return true;
+	}
+	return false;
+}
+
+/* records what the command did, and frees its run */
+static void
+hook_finish(HookRun *run)
+{
+	HookEvent  *ev = &run->ev;
+	StringInfoData detail;
+	HookResult	res;
+	long		ms;
+	MemoryContext oldcxt = MemoryContextSwitchTo(ev->cxt);
+
+	/* a daemon it left behind holds the pipe: it is not ours to wait for */
+	if (run->fd >= 0)
+		close(run->fd);
+	run->fd = -1;
+
+	ms = TimestampDifferenceMilliseconds(run->start, GetCurrentTimestamp());
 	initStringInfo(&detail);
 	appendStringInfo(&detail, "event " INT64_FORMAT " (%s): ", ev->event_id,
 					 ev->kind);
-	if (timed_out)
+	if (!run->exited)
 	{
 		res.kind = "hook_timeout";
 		appendStringInfo(&detail, "killed after %d ms (event_command_timeout)",
 						 hamon_event_command_timeout);
 	}
-	else if (WIFEXITED(status))
+	else if (WIFEXITED(run->status))
 	{
-		res.kind = WEXITSTATUS(status) == 0 ? "hook_done" : "hook_failed";
+		res.kind = WEXITSTATUS(run->status) == 0 ? "hook_done" : "hook_failed";
 		appendStringInfo(&detail, "exit status %d in %ld ms",
-						 WEXITSTATUS(status), ms);
+						 WEXITSTATUS(run->status), ms);
 	}
-	else if (WIFSIGNALED(status))
+	else if (WIFSIGNALED(run->status))
 	{
 		res.kind = "hook_failed";
 		appendStringInfo(&detail, "terminated by signal %d in %ld ms",
-						 WTERMSIG(status), ms);
+						 WTERMSIG(run->status), ms);
 	}
 	else
 	{
 		res.kind = "hook_failed";
-		appendStringInfo(&detail, "ended with status %d in %ld ms", status, ms);
+		appendStringInfo(&detail, "ended with status %d in %ld ms",
+						 run->status, ms);
 	}
-	if (out.len > 0)
+	if (run->out.len > 0)
 	{
 		appendStringInfoString(&detail, "; output: ");
-		hook_output_summary(&detail, out.data, out.len);
+		hook_output_summary(&detail, run->out.data, run->out.len);
 	}
+	MemoryContextSwitchTo(oldcxt);
 
 	res.ev = ev;
 	res.detail = detail.data;
 	/* a failed write is tried again: the command then runs again too */
 	(void) HamonRunInTransaction(hook_record, &res, "record an event hook");
+
+	MemoryContextDelete(ev->cxt);
+	memset(run, 0, sizeof(HookRun));
+	run->fd = -1;
 }
 
 /* ---------------------------------------------------------------------
  * main loop
  * --------------------------------------------------------------------- */
 
+/* looks for events of the clusters with no command running, starts them */
+static void
+hook_look(void)
+{
+	HookLook	look;
+	int			i;
+	int			next = 0;
+	bool		ok;
+
+	memset(&look, 0, sizeof(look));
+	for (i = 0; i < HOOK_MAX_RUNNING; i++)
+	{
+		if (runs[i].active)
+			look.busy = lappend(look.busy, runs[i].ev.cluster);
+		else
+			look.max++;
+	}
+	if (look.max == 0)
+		return;
+	ok = HamonRunInTransaction(hook_next, &look, "look for events to hook");
+	list_free(look.busy);
+	if (ok && look.state_written)
+	{
+		hook_started = true;
+		hook_reset_pending = false;
+	}
+	for (i = 0; i < look.nfound; i++)
+	{
+		HookRun    *run = NULL;
+
+		if (!ok)
+		{
+			MemoryContextDelete(look.found[i].cxt);
+			continue;
+		}
+		while (run == NULL && next < HOOK_MAX_RUNNING)
+		{
+			if (!runs[next].active)
+				run = &runs[next];
+			next++;
+		}
+		Assert(run != NULL);
+		run->ev = look.found[i];
+		PG_TRY();
+		{
+			hook_start(run);
+		}
+		PG_CATCH();
+		{
+			/* no pipe or no fork now: tried again at the next look */
+			EmitErrorReport();
+			FlushErrorState();
+			MemoryContextDelete(run->ev.cxt);
+			memset(run, 0, sizeof(HookRun));
+		}
+		PG_END_TRY();
+	}
+}
+
 void
 HamonHookMain(Datum main_arg)
 {
+	TimestampTz next_look = 0;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -569,13 +706,16 @@ HamonHookMain(Datum main_arg)
 					PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
 
-	hook_cxt = AllocSetContextCreate(TopMemoryContext,
-									 "pg_hamonitor hooks",
-									 ALLOCSET_DEFAULT_SIZES);
-
 	for (;;)
 	{
 		bool		enabled;
+		bool		any_running = false;
+		bool		finished = false;
+		long		timeout;
+		int			i;
+		WaitEventSet *wes;
+		WaitEvent	occurred[HOOK_MAX_RUNNING + 2];
+		int			nevents;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -601,28 +741,61 @@ HamonHookMain(Datum main_arg)
 			hook_reset_pending = true;
 		}
 
-		if (enabled && !RecoveryInProgress())
+		/*
+		 * The commands running go on whether or not it is still set; new
+		 * ones start every HOOK_POLL_MS, and at once after one finished
+		 * (its cluster's next event).
+		 */
+		if (GetCurrentTimestamp() >= next_look)
 		{
-			HookEvent	ev;
-			bool		ok;
+			if (enabled && !RecoveryInProgress())
+				hook_look();
+			next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													HOOK_POLL_MS);
+		}
 
-			MemoryContextReset(hook_cxt);
-			memset(&ev, 0, sizeof(ev));
-			ok = HamonRunInTransaction(hook_next, &ev, "look for events to hook");
-			if (ok && ev.state_written)
+		/*
+		 * Wait for output, the latch, or the poll of the children's exit
+		 * (SIGCHLD is not ours to handle in a backend).
+		 */
+		wes = HamonCreateWaitEventSet(HOOK_MAX_RUNNING + 2);
+		AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL,
+						  NULL);
+		for (i = 0; i < HOOK_MAX_RUNNING; i++)
+		{
+			if (!runs[i].active)
+				continue;
+			any_running = true;
+			if (runs[i].fd >= 0)
+				AddWaitEventToSet(wes, WL_SOCKET_READABLE, runs[i].fd, NULL,
+								  &runs[i]);
+		}
+		timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+												  next_look);
+		if (any_running)
+			timeout = Min(timeout, HOOK_CHILD_POLL_MS);
+		nevents = WaitEventSetWait(wes, Max(timeout, 1), occurred,
+								   lengthof(occurred), PG_WAIT_EXTENSION);
+		FreeWaitEventSet(wes);
+		for (i = 0; i < nevents; i++)
+		{
+			if (occurred[i].events & WL_LATCH_SET)
 			{
-				hook_started = true;
-				hook_reset_pending = false;
-			}
-			if (ok && ev.found)
-			{
-				hook_run(&ev);
-				continue;		/* the next event, at once */
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
 			}
 		}
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 HOOK_POLL_MS, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		for (i = 0; i < HOOK_MAX_RUNNING; i++)
+		{
+			if (runs[i].active && hook_poll(&runs[i]))
+			{
+				hook_finish(&runs[i]);
+				finished = true;
+			}
+		}
+		if (finished)
+			next_look = 0;
 	}
 }

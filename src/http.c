@@ -28,6 +28,10 @@
  * with the latch and postmaster death, so SIGTERM ends it at once.  It adds
  * no dependency to the build.
  *
+ * The same port answers HAProxy's agent-check: a first line that is a
+ * bare path ("/replica/main/pg2\n", no method, no version) is routed as a
+ * GET and answered "up" or "down" in one line (http_agent).
+ *
  * It has no TLS and no authentication: it binds to
  * pg_hamonitor.http_listen_addresses (localhost by default), and the README
  * says how to expose it.  Nothing it returns holds a secret: the conninfo
@@ -133,6 +137,8 @@ static void http_close(HttpClient *c);
 static void http_respond(HttpClient *c, HttpResponse *r, bool head);
 static void http_send_now(pgsocket fd, int status, const char *text);
 static void http_handle(HttpClient *c, int header_len);
+static void http_agent(HttpClient *c, int line_len);
+static void http_queue(HttpClient *c, const char *data, int len);
 static void http_route(HttpRequest *req, HttpResponse *r);
 static const char *http_reason(int status);
 static void http_set(HttpResponse *r, int status, const char *fmt,...)
@@ -453,6 +459,20 @@ http_read(HttpClient *c, TimestampTz now)
 	end = http_header_end(c->in, c->in_len);
 	if (end < 0)
 	{
+		/* c->in is NUL-terminated; a NUL before the line end is a 400 */
+		char	   *nl = strchr(c->in, '\n');
+
+		/*
+		 * HAProxy's agent-check: one line, a path without the method and
+		 * version of an HTTP request line (which has two spaces).
+		 */
+		if (nl != NULL && c->in[0] == '/' &&
+			memchr(c->in, ' ', nl - c->in) == NULL)
+		{
+			http_agent(c, nl - c->in);
+			MemoryContextReset(http_req_cxt);
+			return;
+		}
 		if (c->in_len >= HTTP_REQUEST_MAX)
 		{
 			HttpResponse r;
@@ -577,12 +597,69 @@ http_respond(HttpClient *c, HttpResponse *r, bool head)
 	if (!head)
 		appendBinaryStringInfo(&out, r->body.data, r->body.len);
 	MemoryContextSwitchTo(oldcxt);
+	http_queue(c, out.data, out.len);
+}
 
-	c->out = out.data;
-	c->out_len = out.len;
+/* queues data (in http_conn_cxt, freed with the connection) and sends */
+static void
+http_queue(HttpClient *c, const char *data, int len)
+{
+	c->out = (char *) data;
+	c->out_len = len;
 	c->out_sent = 0;
 	c->state = HTTP_CLIENT_WRITING;
 	http_write(c);
+}
+
+/*
+ * HAProxy's agent protocol (agent-check with a per-server agent-send of
+ * "/replica/<cluster>/<node>\n"): the line is routed as a GET of that
+ * path, and the answer is one line, "up" for a 200 and "down" otherwise,
+ * with the reason after '#' as HAProxy logs it.  HAProxy ignores an agent
+ * it cannot reach and keeps the verdict of its plain check, so a pool
+ * checked this way keeps serving through an outage of the witness (the
+ * README says for which pools that is right).
+ */
+static void
+http_agent(HttpClient *c, int line_len)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(http_req_cxt);
+	char	   *line = pnstrdup(c->in, line_len);
+	HttpRequest req;
+	HttpResponse r;
+	StringInfoData out;
+	char	   *p;
+	int			i;
+
+	initStringInfo(&r.body);
+	r.allow = false;
+	memset(&req, 0, sizeof(req));
+	if (line_len > 0 && line[line_len - 1] == '\r')
+		line[--line_len] = '\0';
+	for (p = line; *p; p++)
+		if ((unsigned char) *p <= 0x20 || (unsigned char) *p >= 0x7f)
+			break;
+	if (*p != '\0')
+		http_set(&r, 400, "malformed agent request");
+	else
+	{
+		req.path = line;
+		req.query = strchr(req.path, '?');
+		if (req.query)
+			*req.query++ = '\0';
+		http_route(&req, &r);
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	/* "up #primary" or "down #node \"pg1\" is not a primary (role standby)" */
+	oldcxt = MemoryContextSwitchTo(http_conn_cxt);
+	initStringInfo(&out);
+	appendStringInfoString(&out, r.status == 200 ? "up #" : "down #");
+	for (i = 0; i < r.body.len && i < 200 && r.body.data[i] != '\n'; i++)
+		appendStringInfoChar(&out, r.body.data[i]);
+	appendStringInfoChar(&out, '\n');
+	MemoryContextSwitchTo(oldcxt);
+	http_queue(c, out.data, out.len);
 }
 
 /* a token of RFC 9110 (method, header name) */
@@ -729,52 +806,15 @@ answer:
  * --------------------------------------------------------------------- */
 
 /*
- * Runs fn(arg) in a transaction of its own with SPI connected.  Returns
- * false, with the error's SQLSTATE in *sqlstate, if it raised an ERROR;
- * unexpected errors (not a bad argument) are logged.
+ * Runs fn(arg) in a transaction of its own with SPI connected (catalog.c);
+ * returns false if it raised an ERROR, which is logged at LOG: a failed
+ * request is the client's news (503), not a warning of the server's.
  */
 static bool
-http_in_transaction(void (*fn) (void *), void *arg, int *sqlstate,
-					bool log_errors)
+http_in_transaction(void (*fn) (void *), void *arg)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	volatile bool ok = true;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	pgstat_report_activity(STATE_RUNNING, "pg_hamonitor http request");
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		PushActiveSnapshot(GetTransactionSnapshot());
-		fn(arg);
-		PopActiveSnapshot();
-		SPI_finish();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		if (sqlstate)
-			*sqlstate = edata->sqlerrcode;
-		if (log_errors)
-			ereport(LOG,
-					(errmsg("pg_hamonitor HTTP endpoint could not read the catalog: %s",
-							edata->message)));
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-	return ok;
+	return HamonRunInTransactionEx(fn, arg, "answer an HTTP request", LOG,
+								   NULL);
 }
 
 /* a value of the current SPI result, copied to the request context */
@@ -1040,7 +1080,6 @@ http_role(char kind, const char *cluster, const char *node, char *query,
 			 param = strtok_r(NULL, "&", &save))
 		{
 			HttpLagArg lag;
-			int			sqlstate;
 
 			if (kind == 'p' || strncmp(param, "lag=", 4) != 0 || seen)
 			{
@@ -1051,7 +1090,8 @@ http_role(char kind, const char *cluster, const char *node, char *query,
 			seen = true;
 			lag.text = param + 4;
 			if (!http_unescape(param + 4) || lag.text[0] == '\0' ||
-				!http_in_transaction(http_parse_lag, &lag, &sqlstate, false) ||
+				!HamonRunInTransactionEx(http_parse_lag, &lag, "parse a lag",
+										 DEBUG1, NULL) ||
 				lag.bytes < 0)
 			{
 				http_set(r, 400, "invalid lag \"%s\": a number of bytes, or a size with a unit (kB, MB, GB, TB)",
@@ -1065,7 +1105,7 @@ http_role(char kind, const char *cluster, const char *node, char *query,
 	memset(&st, 0, sizeof(st));
 	st.cluster = cluster;
 	st.node = node;
-	if (!http_in_transaction(http_load_node, &st, NULL, true))
+	if (!http_in_transaction(http_load_node, &st))
 	{
 		http_set(r, 503, "the witness could not read its catalog");
 		return;
@@ -1172,7 +1212,7 @@ http_health(HttpResponse *r)
 	}
 
 	memset(&h, 0, sizeof(h));
-	if (!http_in_transaction(http_load_health, &h, NULL, true))
+	if (!http_in_transaction(http_load_health, &h))
 	{
 		http_set(r, 503, "the witness could not read its catalog");
 		return;
@@ -1252,7 +1292,7 @@ http_clusters(const char *cluster, HttpResponse *r)
 
 	memset(&hc, 0, sizeof(hc));
 	hc.cluster = cluster;
-	if (!http_in_transaction(http_load_clusters, &hc, NULL, true))
+	if (!http_in_transaction(http_load_clusters, &hc))
 	{
 		http_set(r, 503, "the witness could not read its catalog");
 		return;
@@ -1297,13 +1337,25 @@ http_load_metrics(void *arg)
 	HamonMetricsText(hm->out);
 }
 
+/* keeps hamonitor.event_count small (metrics.c); a writable witness only */
+static void
+http_fold_counts(void *arg)
+{
+	if (HamonExtensionExists())
+		HamonMetricsFoldCounts();
+}
+
 static void
 http_metrics(HttpResponse *r)
 {
 	HttpMetrics hm;
 
+	/* in a transaction of its own: the scrape does not depend on it */
+	if (!RecoveryInProgress())
+		(void) http_in_transaction(http_fold_counts, NULL);
+
 	memset(&hm, 0, sizeof(hm));
-	if (!http_in_transaction(http_load_metrics, &hm, NULL, true))
+	if (!http_in_transaction(http_load_metrics, &hm))
 	{
 		http_set(r, 503, "the witness could not read its catalog");
 		return;

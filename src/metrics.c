@@ -13,12 +13,20 @@
  * A node whose last probe is stale (http.h, HAMON_FRESH_MS) is neither up
  * nor primary here either: the same rule as the health checks.
  *
- * The witness-wide probe counters are kept by this process: each scrape
- * adds the probe_history rows probed since the last one, up to two seconds
- * ago (the worker writes its results in batches, a rolled-back batch is
- * written again later).  They start at zero when this process starts, as
- * a counter of any restarted process does; the history table alone could
- * not give them, its purge would make them go down.
+ * Counters.  hamonitor_probes_total and hamonitor_probe_failures_total
+ * are kept in shared memory by the probe workers, one increment per probe
+ * result they fold (HamonCountProbe), and read here: exact, and reset only
+ * when the postmaster restarts, as a counter of a restarted process is.
+ * hamonitor_events_total and hamonitor_cluster_failovers_total come from
+ * hamonitor.event_count, which a statement trigger on hamonitor.event keeps
+ * as events are inserted (sql/pg_hamonitor--1.0--1.1.sql says why it is
+ * keyed by backend): a scrape sums a few rows per cluster and kind instead
+ * of counting the event table, and a DBA's DELETE of old events does not
+ * make a counter go down.  HamonMetricsFoldCounts, run by the HTTP worker
+ * before a scrape, keeps that table small.
+ *
+ * The families are table-driven: each query below gives its label columns
+ * first, then one column per family.
  *
  * Copyright (c) 2026, pg_hamonitor developers
  *
@@ -32,18 +40,107 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
 
 #include "http.h"
 #include "metrics.h"
 #include "pg_hamonitor.h"
 
-/* history rows younger than this may not be written yet */
-#define METRICS_SETTLE_MS	2000
+/* one metric family: its value is column "column" of its query */
+typedef struct MetricsFamily
+{
+	const char *name;
+	const char *type;
+	const char *help;
+	int			column;
+} MetricsFamily;
 
-static int64 probes_total = 0;
-static int64 probe_failures_total = 0;
-static TimestampTz counted_until = 0;
+/* a query, its label columns (1..nlabels) and the families it gives */
+typedef struct MetricsQuery
+{
+	const char *sql;
+	int			nlabels;
+	const char *labels[3];
+	int			nfamilies;
+	MetricsFamily families[8];
+} MetricsQuery;
+
+/*
+ * $1: HAMON_FRESH_MS().  A node whose last probe is older is neither up
+ * nor primary, as in the health checks.
+ */
+static const MetricsQuery metrics_queries[] = {
+	{
+		"SELECT s.cluster_name, s.node_name,"
+		"   (s.health = 'up' AND f.fresh)::int,"
+		"   (s.role = 'primary' AND s.health = 'up' AND f.fresh"
+		"    AND NOT s.fenced AND NOT s.sysid_mismatch"
+		"    AND s.node_id = c.primary_node_id)::int,"
+		"   round(s.lag_bytes),"
+		"   extract(epoch FROM s.replay_lag),"
+		"   extract(epoch FROM s.last_seen),"
+		"   s.latency_ms / 1000.0,"
+		"   s.fenced::int,"
+		"   coalesce(s.split_brain, false)::int"
+		"  FROM hamonitor.status s"
+		"  JOIN hamonitor.cluster c USING (cluster_name),"
+		"  LATERAL (SELECT coalesce(s.last_probe_at > clock_timestamp()"
+		"             - make_interval(secs => $1 / 1000.0), false) AS fresh) f"
+		" ORDER BY s.cluster_name, s.node_name",
+		2, {"cluster", "node"},
+		8, {
+			{"hamonitor_node_up", "gauge",
+			"1 if the witness's last probe of the node succeeded and is fresh, else 0.", 3},
+			{"hamonitor_node_is_primary", "gauge",
+			"1 if the node is up, fresh and the cluster's unfenced primary, else 0.", 4},
+			{"hamonitor_node_lag_bytes", "gauge",
+			"Standby: bytes of WAL it has yet to replay against its primary.", 5},
+			{"hamonitor_node_replay_lag_seconds", "gauge",
+			"Standby: 0 when it replayed everything it received, else the time since its last replayed transaction.", 6},
+			{"hamonitor_node_last_seen_timestamp_seconds", "gauge",
+			"Unix time of the node's last successful probe.", 7},
+			{"hamonitor_node_probe_latency_seconds", "gauge",
+			"Duration of the node's last probe.", 8},
+			{"hamonitor_node_fenced", "gauge",
+			"1 if the node is a stale primary the witness fenced, else 0.", 9},
+			{"hamonitor_node_split_brain", "gauge",
+			"1 if the node is one of two writable primaries of its cluster, else 0.", 10},
+		}
+	},
+	{
+		"SELECT cluster_name, node_name, slot_name, retained_bytes,"
+		"       coalesce(active, false)::int"
+		"  FROM hamonitor.slots"
+		" ORDER BY cluster_name, node_name, slot_name",
+		3, {"cluster", "node", "slot"},
+		2, {
+			{"hamonitor_slot_retained_bytes", "gauge",
+			"Bytes of WAL the replication slot keeps on its node.", 4},
+			{"hamonitor_slot_active", "gauge",
+			"1 if a client uses the replication slot, else 0.", 5},
+		}
+	},
+	{
+		"SELECT c.cluster_name,"
+		"       coalesce((SELECT sum(n.events) FROM hamonitor.event_count n"
+		"                  WHERE n.cluster_name = c.cluster_name"
+		"                    AND n.kind = 'promoted'), 0)"
+		"  FROM hamonitor.cluster c ORDER BY 1",
+		1, {"cluster"},
+		1, {
+			{"hamonitor_cluster_failovers_total", "counter",
+			"Promotions of a standby in the cluster (automatic, manual or switchover).", 2},
+		}
+	},
+	{
+		"SELECT cluster_name, kind, sum(events) FROM hamonitor.event_count"
+		" GROUP BY 1, 2 ORDER BY 1, 2",
+		2, {"cluster", "kind"},
+		1, {
+			{"hamonitor_events_total", "counter",
+			"Events recorded by the witness, by cluster and kind.", 3},
+		}
+	},
+};
 
 static void
 metrics_label(StringInfo out, const char *name, const char *value, bool first)
@@ -72,165 +169,95 @@ metrics_family(StringInfo out, const char *name, const char *type,
 }
 
 /*
- * One sample per row of the current SPI result whose column valcol is not
- * NULL; labels are the columns 1..nlabels, named by labels[].
+ * The family f of query q: one sample per row of the current SPI result
+ * whose value column is not NULL.
  */
 static void
-metrics_samples(StringInfo out, const char *name, const char *const *labels,
-				int nlabels, int valcol)
+metrics_samples(StringInfo out, const MetricsQuery *q, const MetricsFamily *f)
 {
 	uint64		row;
 	int			i;
 
+	metrics_family(out, f->name, f->type, f->help);
 	for (row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[row];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *value = SPI_getvalue(tup, desc, valcol);
+		char	   *value = SPI_getvalue(tup, desc, f->column);
 
 		if (value == NULL)
 			continue;
-		appendStringInfoString(out, name);
-		if (nlabels > 0)
-		{
-			appendStringInfoChar(out, '{');
-			for (i = 0; i < nlabels; i++)
-				metrics_label(out, labels[i], SPI_getvalue(tup, desc, i + 1),
-							  i == 0);
-			appendStringInfoChar(out, '}');
-		}
-		appendStringInfo(out, " %s\n", value);
+		appendStringInfoString(out, f->name);
+		appendStringInfoChar(out, '{');
+		for (i = 0; i < q->nlabels; i++)
+			metrics_label(out, q->labels[i], SPI_getvalue(tup, desc, i + 1),
+						  i == 0);
+		appendStringInfo(out, "} %s\n", value);
 	}
-}
-
-static void
-metrics_query(const char *sql, int nargs, Oid *types, Datum *values)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL,
-										   true, 0);
-
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %d", rc);
 }
 
 void
 HamonMetricsText(StringInfo out)
 {
-	static const char *const node_labels[] = {"cluster", "node"};
-	static const char *const slot_labels[] = {"cluster", "node", "slot"};
-	static const char *const cluster_labels[] = {"cluster"};
-	static const char *const event_labels[] = {"cluster", "kind"};
-	Oid			types[2];
-	Datum		values[2];
-	TimestampTz until;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	int			i;
+	int			j;
 
-	/* ---- nodes ---- */
-	types[0] = INT4OID;
 	values[0] = Int32GetDatum(HAMON_FRESH_MS());
-	metrics_query("SELECT s.cluster_name, s.node_name,"
-				  "   (s.health = 'up' AND f.fresh)::int,"
-				  "   (s.role = 'primary' AND s.health = 'up' AND f.fresh"
-				  "    AND NOT s.fenced AND NOT s.sysid_mismatch"
-				  "    AND s.node_id = c.primary_node_id)::int,"
-				  "   round(s.lag_bytes),"
-				  "   extract(epoch FROM s.replay_lag),"
-				  "   extract(epoch FROM s.last_seen),"
-				  "   s.latency_ms / 1000.0,"
-				  "   s.fenced::int,"
-				  "   coalesce(s.split_brain, false)::int"
-				  "  FROM hamonitor.status s"
-				  "  JOIN hamonitor.cluster c USING (cluster_name),"
-				  "  LATERAL (SELECT coalesce(s.last_probe_at > clock_timestamp()"
-				  "             - make_interval(secs => $1 / 1000.0), false) AS fresh) f"
-				  " ORDER BY s.cluster_name, s.node_name",
-				  1, types, values);
-	metrics_family(out, "hamonitor_node_up", "gauge",
-				   "1 if the witness's last probe of the node succeeded and is fresh, else 0.");
-	metrics_samples(out, "hamonitor_node_up", node_labels, 2, 3);
-	metrics_family(out, "hamonitor_node_is_primary", "gauge",
-				   "1 if the node is up, fresh and the cluster's unfenced primary, else 0.");
-	metrics_samples(out, "hamonitor_node_is_primary", node_labels, 2, 4);
-	metrics_family(out, "hamonitor_node_lag_bytes", "gauge",
-				   "Standby: bytes of WAL it has yet to replay against its primary.");
-	metrics_samples(out, "hamonitor_node_lag_bytes", node_labels, 2, 5);
-	metrics_family(out, "hamonitor_node_replay_lag_seconds", "gauge",
-				   "Standby: 0 when it replayed everything it received, else the time since its last replayed transaction.");
-	metrics_samples(out, "hamonitor_node_replay_lag_seconds", node_labels, 2, 6);
-	metrics_family(out, "hamonitor_node_last_seen_timestamp_seconds", "gauge",
-				   "Unix time of the node's last successful probe.");
-	metrics_samples(out, "hamonitor_node_last_seen_timestamp_seconds",
-					node_labels, 2, 7);
-	metrics_family(out, "hamonitor_node_probe_latency_seconds", "gauge",
-				   "Duration of the node's last probe.");
-	metrics_samples(out, "hamonitor_node_probe_latency_seconds", node_labels,
-					2, 8);
-	metrics_family(out, "hamonitor_node_fenced", "gauge",
-				   "1 if the node is a stale primary the witness fenced, else 0.");
-	metrics_samples(out, "hamonitor_node_fenced", node_labels, 2, 9);
-	metrics_family(out, "hamonitor_node_split_brain", "gauge",
-				   "1 if the node is one of two writable primaries of its cluster, else 0.");
-	metrics_samples(out, "hamonitor_node_split_brain", node_labels, 2, 10);
-
-	/* ---- slots ---- */
-	metrics_query("SELECT cluster_name, node_name, slot_name, retained_bytes,"
-				  "       coalesce(active, false)::int"
-				  "  FROM hamonitor.slots"
-				  " ORDER BY cluster_name, node_name, slot_name",
-				  0, NULL, NULL);
-	metrics_family(out, "hamonitor_slot_retained_bytes", "gauge",
-				   "Bytes of WAL the replication slot keeps on its node.");
-	metrics_samples(out, "hamonitor_slot_retained_bytes", slot_labels, 3, 4);
-	metrics_family(out, "hamonitor_slot_active", "gauge",
-				   "1 if a client uses the replication slot, else 0.");
-	metrics_samples(out, "hamonitor_slot_active", slot_labels, 3, 5);
-
-	/* ---- clusters and events ---- */
-	metrics_query("SELECT c.cluster_name,"
-				  "       (SELECT count(*) FROM hamonitor.event e"
-				  "         WHERE e.cluster_name = c.cluster_name"
-				  "           AND e.kind = 'promoted')"
-				  "  FROM hamonitor.cluster c ORDER BY 1",
-				  0, NULL, NULL);
-	metrics_family(out, "hamonitor_cluster_failovers_total", "counter",
-				   "Promotions of a standby in the cluster (automatic, manual or switchover).");
-	metrics_samples(out, "hamonitor_cluster_failovers_total", cluster_labels,
-					1, 2);
-	metrics_query("SELECT cluster_name, kind, count(*) FROM hamonitor.event"
-				  " GROUP BY 1, 2 ORDER BY 1, 2",
-				  0, NULL, NULL);
-	metrics_family(out, "hamonitor_events_total", "counter",
-				   "Events recorded by the witness, by cluster and kind.");
-	metrics_samples(out, "hamonitor_events_total", event_labels, 2, 3);
-
-	/* ---- the witness's probes ---- */
-	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										-METRICS_SETTLE_MS);
-	if (counted_until == 0)
-		counted_until = until;
-	else if (until > counted_until)
+	for (i = 0; i < lengthof(metrics_queries); i++)
 	{
-		types[0] = TIMESTAMPTZOID;
-		values[0] = TimestampTzGetDatum(counted_until);
-		types[1] = TIMESTAMPTZOID;
-		values[1] = TimestampTzGetDatum(until);
-		metrics_query("SELECT count(*), count(*) FILTER (WHERE NOT success)"
-					  "  FROM hamonitor.probe_history"
-					  " WHERE probed_at > $1 AND probed_at <= $2",
-					  2, types, values);
-		probes_total += strtoi64(SPI_getvalue(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1),
-								 NULL, 10);
-		probe_failures_total += strtoi64(SPI_getvalue(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 2),
-										 NULL, 10);
-		counted_until = until;
+		const MetricsQuery *q = &metrics_queries[i];
+		int			rc = SPI_execute_with_args(q->sql, 1, types, values, NULL,
+											   true, 0);
+
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed: %d", rc);
+		for (j = 0; j < q->nfamilies; j++)
+			metrics_samples(out, q, &q->families[j]);
 	}
+
+	/* the probe workers' counters (pg_hamonitor.h) */
 	metrics_family(out, "hamonitor_probes_total", "counter",
-				   "Probes of every node written by the witness since this HTTP worker started.");
-	appendStringInfo(out, "hamonitor_probes_total " INT64_FORMAT "\n",
-					 probes_total);
+				   "Probe results of every node the witness's probe workers folded since the server started.");
+	appendStringInfo(out, "hamonitor_probes_total " UINT64_FORMAT "\n",
+					 pg_atomic_read_u64(&HamonShmem->probes_total));
 	metrics_family(out, "hamonitor_probe_failures_total", "counter",
 				   "Failed probes among hamonitor_probes_total.");
-	appendStringInfo(out, "hamonitor_probe_failures_total " INT64_FORMAT "\n",
-					 probe_failures_total);
+	appendStringInfo(out, "hamonitor_probe_failures_total " UINT64_FORMAT "\n",
+					 pg_atomic_read_u64(&HamonShmem->probe_failures_total));
+}
+
+/*
+ * Folds the event_count rows of backends that are gone into the row of
+ * backend_pid 0, so that the table keeps about one row per cluster and
+ * kind, plus one per live backend that inserted events.  Needs a
+ * transaction with SPI connected, on a writable witness.  The rows a live
+ * backend may be writing are left alone (its pid is live; a row locked by a
+ * backend that took a gone one's pid is skipped), so this waits for nobody.
+ */
+void
+HamonMetricsFoldCounts(void)
+{
+	int			rc;
+
+	rc = SPI_execute("WITH gone AS ("
+					 "    SELECT ctid FROM hamonitor.event_count"
+					 "     WHERE backend_pid <> 0"
+					 "       AND backend_pid NOT IN (SELECT pid FROM pg_stat_get_activity(NULL)"
+					 "                                WHERE pid IS NOT NULL)"
+					 "       FOR UPDATE SKIP LOCKED),"
+					 "  folded AS ("
+					 "    DELETE FROM hamonitor.event_count n USING gone"
+					 "     WHERE n.ctid = gone.ctid"
+					 " RETURNING n.cluster_name, n.kind, n.events)"
+					 "INSERT INTO hamonitor.event_count AS c"
+					 "       (cluster_name, kind, backend_pid, events)"
+					 "SELECT cluster_name, kind, 0, sum(events) FROM folded"
+					 " GROUP BY cluster_name, kind"
+					 "    ON CONFLICT (cluster_name, kind, backend_pid)"
+					 "    DO UPDATE SET events = c.events + excluded.events",
+					 false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute failed: %d", rc);
 }

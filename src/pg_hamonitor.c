@@ -411,6 +411,8 @@ hamon_shmem_startup(void)
 	{
 		memset(HamonShmem, 0, sizeof(HamonShared));
 		SpinLockInit(&HamonShmem->mutex);
+		pg_atomic_init_u64(&HamonShmem->probes_total, 0);
+		pg_atomic_init_u64(&HamonShmem->probe_failures_total, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

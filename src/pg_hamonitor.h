@@ -21,6 +21,7 @@
 #define PG_HAMONITOR_H
 
 #include "fmgr.h"
+#include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
@@ -121,9 +122,26 @@ typedef struct HamonShared
 	uint64		registry_generation;
 	HamonWorkerSlot workers[HAMON_MAX_WORKERS];
 	HamonActionSlot actions[HAMON_MAX_ACTIONS];
+	/*
+	 * /metrics' hamonitor_probes_total and hamonitor_probe_failures_total:
+	 * every probe result a probe worker folds into its node's state
+	 * (HamonCountProbe), read by the HTTP worker.  Counters of this
+	 * postmaster's lifetime, as Prometheus expects of a counter.
+	 */
+	pg_atomic_uint64 probes_total;
+	pg_atomic_uint64 probe_failures_total;
 } HamonShared;
 
 extern HamonShared *HamonShmem;
+
+/* counts one probe result, in the probe worker that folds it */
+static inline void
+HamonCountProbe(bool success)
+{
+	pg_atomic_fetch_add_u64(&HamonShmem->probes_total, 1);
+	if (!success)
+		pg_atomic_fetch_add_u64(&HamonShmem->probe_failures_total, 1);
+}
 
 extern void HamonRegistryChanged(void);
 extern uint64 HamonRegistryGeneration(void);

@@ -537,6 +537,7 @@ hamon_flush_results(bool force)
 		if (!node->result_ready)
 			continue;
 		node->cluster->touched = true;
+		HamonCountProbe(node->result.success);
 		if (HamonApplyProbe(node, &worker.events) &&
 			node->health == HAMON_HEALTH_DOWN &&
 			old_role == HAMON_ROLE_PRIMARY)

@@ -446,7 +446,11 @@ sub add_standby
 			standby_conninfo($primary, $name)));
 	$standby->set_standby_mode;
 	$standby->start;
-	$primary->wait_for_catchup($name, 'replay', $primary->lsn('insert'));
+	# the write LSN (Cluster.pm's default), not the insert LSN: right after
+	# the base backup's segment switch the insert LSN is past the new
+	# segment's page header, where no record ends until the bgwriter logs
+	# running xacts (15 s or more later), so a wait for it took ~20 s
+	$primary->wait_for_catchup($name, 'replay', $primary->lsn('write'));
 	return $standby;
 }
 

@@ -5,7 +5,8 @@
 # replica before and after a failover; stale state is never reported as
 # primary or replica (the probe worker frozen with SIGSTOP), while the
 # endpoint, a process of its own, keeps answering; bad requests get 400,
-# unknown paths 404, other methods 405; a slow client is cut; at most 16
+# unknown paths 404, other methods 405; HAProxy's agent protocol (a bare
+# path, "up"/"down" back) on the same port; a slow client is cut; at most 16
 # connections are served at once; no password in any answer; SIGTERM
 # ends the endpoint within a second and the postmaster restarts it.
 
@@ -64,6 +65,18 @@ is($r->{status}, 503, '/replica of the primary: 503');
 like($r->{body}, qr/not a standby/, 'the primary is not a standby');
 is(http_get($port, '/read-only/main/primary')->{status}, 200, '/read-only of the primary: 200');
 is(http_get($port, '/read-only/main/sb2')->{status}, 200, '/read-only of a standby: 200');
+
+# HAProxy's agent-check on the same port: a bare path, one line back
+$r = http_request($port, "/primary/main/primary\n");
+is($r->{raw}, "up #primary\n", 'agent protocol: the primary is up');
+ok($r->{closed}, 'and the connection is closed after the answer');
+like(http_request($port, "/primary/main/sb1\n")->{raw},
+	qr/^down #node "sb1" is not a primary \(role standby\)\n\z/,
+	'agent protocol: a standby as primary is down, with the reason');
+like(http_request($port, "/replica/main/sb1?lag=1GB\r\n")->{raw},
+	qr/^up #replica, lag \d+ bytes\n\z/, 'agent protocol: a replica, with ?lag and CRLF');
+like(http_request($port, "/nowhere\n")->{raw}, qr/^down #unknown path/,
+	'agent protocol: an unknown path is down');
 
 # lag limits
 is(http_get($port, '/replica/main/sb1?lag=1GB')->{status}, 200, '?lag=1GB: 200');

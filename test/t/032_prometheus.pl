@@ -118,12 +118,31 @@ like($metrics, qr/^hamonitor_events_total\{cluster="main",kind="registered"\} 3$
 like($metrics, qr/^hamonitor_node_last_seen_timestamp_seconds\{cluster="main",node="sb1"\} \d{10}(\.\d+)?$/m,
 	'last seen in Unix seconds');
 
-# the probe counters count
+# the probe counters count, exactly: each probe is counted by the worker
+# before its history row is written, so never fewer than the rows
 my ($p1) = http_get($port, '/metrics')->{body} =~ /^hamonitor_probes_total (\d+)$/m;
 ok(wait_for_more_probes($witness, 'success', 20), 'more probes written');
-usleep(2_500_000);    # the counters take history rows older than 2 s
+my $rows = $witness->safe_psql('postgres', 'SELECT count(*) FROM hamonitor.probe_history');
 my ($p2) = http_get($port, '/metrics')->{body} =~ /^hamonitor_probes_total (\d+)$/m;
 cmp_ok($p2, '>', $p1, "hamonitor_probes_total grows ($p1 -> $p2)");
+cmp_ok($p2, '>=', $rows, "hamonitor_probes_total counts every probe written ($rows history rows)");
+
+# the event counters are kept on insert: deleting old events does not make
+# them go down, and the rows of backends that are gone are folded
+$witness->safe_psql('postgres',
+	"SELECT hamonitor.set_maintenance('sb2', true, 'main'), hamonitor.set_maintenance('sb2', false, 'main')");
+my $gone_rows = "SELECT count(*) FROM hamonitor.event_count
+	WHERE backend_pid <> 0 AND backend_pid NOT IN (SELECT pid FROM pg_stat_activity)";
+cmp_ok($witness->safe_psql('postgres', $gone_rows), '>', 0,
+	'the psql session that inserted events left its own counter rows');
+$witness->safe_psql('postgres', "DELETE FROM hamonitor.event WHERE kind IN ('registered', 'maintenance_on')");
+$metrics = http_get($port, '/metrics')->{body};
+like($metrics, qr/^hamonitor_events_total\{cluster="main",kind="registered"\} 3$/m,
+	'still three registered events counted after they were deleted');
+like($metrics, qr/^hamonitor_events_total\{cluster="main",kind="maintenance_on"\} 1$/m,
+	'and the maintenance_on event');
+is($witness->safe_psql('postgres', $gone_rows), '0',
+	'the scrape folded the rows of the backends that are gone');
 
 # ---------------------------------------------------------------------
 # the shipped dashboard and rules query only what is exposed
@@ -319,6 +338,13 @@ EOC
 			'ALERTS{alertname="HamonitorNodeDown",node="primary"}',
 			sub { scalar keys %{ $_[0] } == 1 }),
 		'HamonitorNodeDown is pending (or firing) for the old primary');
+
+	# a counter, not a count of the event table: deleting the events does
+	# not take the failover back
+	$witness->safe_psql('postgres', "DELETE FROM hamonitor.event WHERE kind = 'promoted'");
+	like(http_get($port, '/metrics')->{body},
+		qr/^hamonitor_cluster_failovers_total\{cluster="main"\} 1$/m,
+		'hamonitor_cluster_failovers_total stays 1 after the promoted event is deleted');
 
 	$ph->kill_kill(grace => 2);
 }

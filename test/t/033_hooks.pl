@@ -45,7 +45,7 @@ case "\$4" in
     maintenance_on)
         case "\$(cat "\$dir/mode")" in
             hang) echo \$\$ > "\$dir/hang.pid"; exec sleep 1000 ;;
-            slow) echo "start \$1" >> "\$dir/slow.log"; sleep 4
+            slow) echo "start \$1" >> "\$dir/slow.log"; sleep 2
                   echo "end \$1" >> "\$dir/slow.log" ;;
             fail) echo "first line"; echo "second line" >&2; echo third
                   echo 4; echo 5; echo 6; exit 3 ;;
@@ -141,9 +141,35 @@ ok(-s "$dir/hang.pid", 'the hanging hook started');
 ok(wait_for_more_probes($witness, "node_name = 'primary' AND success", 10),
 	'probing goes on while the hook hangs');
 cmp_ok(time() - $t0, '<', 5, 'those probes came before the timeout');
+
+# one at a time per cluster: the next event of main waits for the hanging
+# command, while an event of another cluster is delivered at once
+unlink "$dir/mode";
+$witness->safe_psql('postgres', "SELECT hamonitor.set_maintenance('sb1', true, 'main')");
+my $next_id = event_id_of('maintenance_on', "node_name = 'sb1'");
+register_node($witness, 'extra', "host=127.0.0.1 port=$refused", 'other');
+my $other_id = $witness->safe_psql('postgres',
+	"SELECT max(event_id) FROM hamonitor.events WHERE kind = 'registered' AND node_name = 'extra'");
+like(hook_outcome($other_id), qr/^hook_done\|event $other_id \(registered\)/,
+	'the event of cluster other is delivered while the hook of main hangs');
+cmp_ok(time() - $t0, '<', 4.5, 'before the hanging hook\'s timeout');
+is($witness->safe_psql('postgres',
+		"SELECT count(*) FROM hamonitor.events WHERE kind LIKE 'hook\\_%'
+		    AND (detail LIKE 'event $id (%' OR detail LIKE 'event $next_id (%')"),
+	'0', 'meanwhile the hanging hook and the next event of main are not done');
+unregister_node($witness, 'extra', 'other');
+
 like(hook_outcome($id), qr/^hook_timeout\|event $id \(maintenance_on\): killed after 5000 ms/,
 	'hook_timeout recorded');
 cmp_ok(time() - $t0, '>=', 4.5, 'after the timeout (5 s)');
+like(hook_outcome($next_id), qr/^hook_done\|event $next_id \(maintenance_on\)/,
+	'then the next event of main is delivered');
+cmp_ok($witness->safe_psql('postgres',
+		"SELECT max(event_id) FILTER (WHERE detail LIKE 'event $id (%')
+		      < min(event_id) FILTER (WHERE detail LIKE 'event $next_id (%')
+		   FROM hamonitor.events WHERE kind LIKE 'hook\\_%'"),
+	'eq', 't', 'in event order: its outcome after the timeout of the one before');
+$witness->safe_psql('postgres', "SELECT hamonitor.set_maintenance('sb1', false, 'main')");
 my $hang_pid = slurp_file("$dir/hang.pid");
 chomp $hang_pid;
 # killed with its process group; reparented, it may stay a zombie a moment

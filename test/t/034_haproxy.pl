@@ -10,7 +10,10 @@
 # primary is restarted (it comes back writable until the witness fences
 # it), and no write through HAProxy reaches it.  When the witness itself is
 # unreachable every server is down: writes stop rather than go anywhere
-# unchecked (the README says why).
+# unchecked (the README says why).  A read pool checked with agent-check
+# (the witness answering HAProxy's agent protocol, the README's second
+# configuration) sends reads to the replica only, and goes on serving it
+# while the witness is down.
 
 use strict;
 use warnings;
@@ -43,12 +46,15 @@ my $readme = slurp_file("$FindBin::RealBin/../../README.md");
 my ($section) = $readme =~ /^### HAProxy\n(.*?)^### /ms;
 my ($readme_cfg) = ($section // '') =~ /^```\n(global\n.*?)^```$/ms;
 ok($readme_cfg, 'the README has an HAProxy configuration');
+my ($readme_agent) = ($section // '') =~ /^```\n(# reads that go on .*?)^```$/ms;
+ok($readme_agent, 'and a read pool checked with agent-check');
 my $cfgdir = PostgreSQL::Test::Utils::tempdir('readme_haproxy');
-PostgreSQL::Test::Utils::append_to_file("$cfgdir/haproxy.cfg", $readme_cfg // '');
+PostgreSQL::Test::Utils::append_to_file("$cfgdir/haproxy.cfg",
+	($readme_cfg // '') . "\n" . ($readme_agent // ''));
 my ($out, $err) = ('', '');
 ok( IPC::Run::run([ haproxy_binary(), '-c', '-f', "$cfgdir/haproxy.cfg" ],
 		'>', \$out, '2>', \$err),
-	'haproxy -c accepts it') or diag "$out$err";
+	'haproxy -c accepts them') or diag "$out$err";
 like($readme_cfg // '', qr{uri-lf /primary/main/%\[srv_name\]},
 	'with the per-server check this test runs');
 
@@ -141,6 +147,51 @@ ok(wait_for_status($witness, 'primary', 'fenced', $cluster),
 is(write_through('fenced'), $new_node->port, 'writes still go to the new primary');
 
 # ---------------------------------------------------------------------
+# a read pool checked by agent-check, as the README's second configuration
+# ---------------------------------------------------------------------
+
+my ($other) = grep { $_->name ne $new && $_->name ne 'primary' } ($sb1, $sb2);
+ok(wait_for_http($http, '/replica/main/' . $other->name, 200),
+	'the other standby, repointed, is a replica');
+my $rport = PostgreSQL::Test::Cluster::get_free_port();
+my $rcfg = <<"EOC";
+global
+    maxconn 50
+defaults
+    mode tcp
+    timeout connect 250ms
+    timeout client 60s
+    timeout server 60s
+    timeout check 1s
+listen pg_replicas_agent
+    bind 127.0.0.1:$rport
+    balance roundrobin
+    default-server inter 200ms fall 1 rise 1 on-marked-down shutdown-sessions agent-check agent-addr 127.0.0.1 agent-port $http agent-inter 200ms
+EOC
+$rcfg .= sprintf(qq(    server %s 127.0.0.1:%d check agent-send "/replica/main/%s?lag=16MB\\n"\n),
+	$_->name, $_->port, $_->name) foreach ($primary, $sb1, $sb2);
+PostgreSQL::Test::Utils::append_to_file("$cfgdir/agent.cfg", $rcfg);
+my $agent_haproxy = IPC::Run::start([ haproxy_binary(), '-db', '-f', "$cfgdir/agent.cfg" ],
+	'<', \undef, '>', "$cfgdir/agent.out", '2>&1');
+sub read_through
+{
+	my ($out, $err) = ('', '');
+	$witness->psql('postgres', "SELECT current_setting('port')",
+		connstr => "host=127.0.0.1 port=$rport dbname=postgres connect_timeout=2",
+		stdout => \$out, stderr => \$err);
+	return $out;
+}
+($port, $in_a_row) = ('', 0);
+foreach my $i (1 .. 600)
+{
+	$port = read_through();
+	$in_a_row = $port eq $other->port ? $in_a_row + 1 : 0;
+	last if $in_a_row == 10;
+	usleep(50_000);
+}
+is($in_a_row, 10, 'agent-check: reads land on the one replica, ten in a row');
+
+# ---------------------------------------------------------------------
 # the witness unreachable: every server down, no write goes anywhere
 # ---------------------------------------------------------------------
 
@@ -157,6 +208,19 @@ while (time() - $t_stop < 10)
 	usleep(100_000);
 }
 ok($refused, 'with the witness stopped, HAProxy refuses writes (every check fails)');
+# the agent pool: HAProxy ignores the unreachable agent
+# (reads for a second: five agent checks fail meanwhile)
+my @read_ports;
+my $t_refused = time();
+while (time() - $t_refused < 1)
+{
+	push @read_ports, read_through();
+	usleep(100_000);
+}
+note 'reads through the agent pool without the witness: ' . join(',', @read_ports);
+is(join(',', grep { $_ ne $other->port } @read_ports), '',
+	'with the witness stopped, reads through the agent-check pool go on, '
+	  . 'to the servers the agent had left up');
 $witness->start;
 $port = '';
 my $t_start = time();
@@ -168,4 +232,5 @@ while (time() - $t_start < 60)
 is($port, $new_node->port, 'with the witness back, writes go to the new primary again');
 
 stop_helper($haproxy);
+$agent_haproxy->kill_kill(grace => 1);
 done_testing();
