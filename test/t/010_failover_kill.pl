@@ -53,7 +53,7 @@ $primary->safe_psql('postgres',
 $primary->safe_psql(
 	'postgres', "SET synchronous_commit = remote_apply;
 	 INSERT INTO t SELECT g, 'before_pause' FROM generate_series(1, 100) g;");
-$primary->wait_for_catchup('sb2', 'replay', $primary->lsn('insert'));
+$primary->wait_for_catchup('sb2', 'replay', $primary->lsn('write'));
 
 $sb2->safe_psql('postgres', 'SELECT pg_wal_replay_pause()');
 ok( $sb2->poll_query_until(

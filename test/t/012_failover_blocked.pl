@@ -30,7 +30,7 @@ sub new_case
 	  create_ha_cluster(primary => "${case}_p", standbys => ["${case}_s"]);
 	$p->safe_psql('postgres',
 		'CREATE TABLE t AS SELECT g FROM generate_series(1, 10) g');
-	$p->wait_for_catchup("${case}_s", 'replay', $p->lsn('insert'));
+	$p->wait_for_catchup("${case}_s", 'replay', $p->lsn('write'));
 	ok(register_ha_cluster($witness, $case, $p, $s),
 		"$case: the witness sees the primary and its streaming standby");
 	return ($p, $s);

@@ -33,7 +33,7 @@ ok(register_ha_cluster($witness, $cluster, $primary, $sb1),
 $primary->safe_psql('postgres',
 	"CREATE TABLE t (id integer PRIMARY KEY, phase text);
 	 INSERT INTO t SELECT g, 'old' FROM generate_series(1, 100) g;");
-$primary->wait_for_catchup('sb1', 'replay', $primary->lsn('insert'));
+$primary->wait_for_catchup('sb1', 'replay', $primary->lsn('write'));
 
 # ---------------------------------------------------------------------
 # Failover to sb1

@@ -72,7 +72,7 @@ sub kick_witness
 	  create_ha_cluster(primary => 'login_p', standbys => ['login_s']);
 	$p->safe_psql('postgres', 'CREATE ROLE peer LOGIN');
 	$p->safe_psql('postgres', 'CREATE TABLE t (id integer)');
-	$p->wait_for_catchup('login_s', 'replay', $p->lsn('insert'));
+	$p->wait_for_catchup('login_s', 'replay', $p->lsn('write'));
 
 	my $proxy = start_proxy($p);
 	register_node($witness, 'login_p',
@@ -282,7 +282,7 @@ GRANT ALTER SYSTEM ON PARAMETER primary_conninfo, primary_slot_name,
 	$p->safe_psql('postgres',
 		"CREATE TABLE big AS SELECT g, repeat('x', 200) AS pad
 		   FROM generate_series(1, 100000) g");
-	$p->wait_for_catchup('restart_s', 'replay', $p->lsn('insert'));
+	$p->wait_for_catchup('restart_s', 'replay', $p->lsn('write'));
 	ok( wait_for_status(
 			$witness, 'restart_s', "seen_streaming_at IS NOT NULL",
 			$cluster),

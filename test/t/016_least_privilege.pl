@@ -74,7 +74,7 @@ sub add_lp_standby
 			$primary->host, $primary->port, $name));
 	$sb->set_standby_mode;
 	$sb->start;
-	$primary->wait_for_catchup($name, 'replay', $primary->lsn('insert'));
+	$primary->wait_for_catchup($name, 'replay', $primary->lsn('write'));
 	return $sb;
 }
 my $sb1 = add_lp_standby('sb1');
@@ -202,7 +202,7 @@ is( $primary->safe_psql(
 
 foreach my $sb ($sb1, $sb2)
 {
-	$primary->wait_for_catchup($sb->name, 'replay', $primary->lsn('insert'));
+	$primary->wait_for_catchup($sb->name, 'replay', $primary->lsn('write'));
 }
 
 # ---------------------------------------------------------------------
