@@ -37,6 +37,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -356,15 +357,7 @@ hamon_claim_txn(void *arg)
 static void
 hamon_set_fenced(int node_id, bool fenced)
 {
-	Oid			types[2] = {INT4OID, BOOLOID};
-	Datum		values[2];
-
-	values[0] = Int32GetDatum(node_id);
-	values[1] = BoolGetDatum(fenced);
-	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET fenced = $2"
-							  " WHERE node_id = $1", 2, types, values, NULL,
-							  false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the fence of node %d", node_id);
+	HamonCatalogWriteNodeFlags(node_id, &fenced, NULL, NULL);
 }
 
 /* phase "running" of a fence or unfence: the step, its event, done */
@@ -647,19 +640,17 @@ hamon_promote_txn(void *arg)
 	r->stalled = true;
 }
 
+/*
+ * records a standby repointed (now; following is checked by the probe
+ * worker) or not (it needs a rejoin)
+ */
 static void
 hamon_set_repointed(int node_id, bool ok)
 {
-	Oid			types[] = {INT4OID, BOOLOID};
-	Datum		values[2];
+	bool		needs_rejoin = !ok;
+	TimestampTz at = ok ? GetCurrentTransactionStartTimestamp() : 0;
 
-	values[0] = Int32GetDatum(node_id);
-	values[1] = BoolGetDatum(ok);
-	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET"
-							  " repointed_at = CASE WHEN $2 THEN now() END,"
-							  " needs_rejoin = NOT $2 WHERE node_id = $1",
-							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the repointing of node %d", node_id);
+	HamonCatalogWriteNodeFlags(node_id, NULL, &needs_rejoin, &at);
 }
 
 /*
