@@ -89,6 +89,8 @@ typedef struct HamonActionRow
 	int			timeline;
 	XLogRecPtr	lsn;
 	char	   *summary;
+	/* a manual request: the 'sync' action it superseded, 0 if none */
+	int64		superseded;
 } HamonActionRow;
 
 static int	action_slot = -1;
@@ -334,6 +336,8 @@ hamon_claim_txn(void *arg)
 	char	   *stale;
 
 	r->ok = false;
+	/* a superseded action's worker is gone before this one acts */
+	HamonEngineLockCluster(r->cluster_name);
 	if (!HamonCatalogLockCluster(r->cluster_name, false, &primary_id, &timeline))
 		return;
 	stale = hamon_stale_reason(r, primary_id);
@@ -1064,6 +1068,21 @@ hamon_insert_request_txn(void *arg)
 	values[5] = BoolGetDatum(s->force);
 	values[6] = CStringGetTextDatum(s->requested_by);
 	values[7] = CStringGetTextDatum(s->reason);
+
+	/*
+	 * A promotion or switchover a DBA asks for does not wait for the
+	 * witness's own housekeeping of synchronous_standby_names: an open
+	 * 'sync' action is superseded (and its worker stopped once this
+	 * commits; the claim waits for it to be gone).
+	 */
+	r->superseded = 0;
+	if (s->kind == HAMON_ACT_PROMOTE || s->kind == HAMON_ACT_FAILOVER ||
+		s->kind == HAMON_ACT_SWITCHOVER)
+		(void) HamonEngineSupersedeSync(s->cluster_name,
+										psprintf("the %s of node \"%s\" requested by %s",
+												 HamonActionKindName((HamonActionKind) s->kind),
+												 s->node_name, s->requested_by),
+										&r->superseded);
 	if (SPI_execute_with_args("INSERT INTO hamonitor.action (cluster_name, kind,"
 							  " node_id, node_name, old_primary_id, force,"
 							  " requested_by, reason)"
@@ -1234,6 +1253,8 @@ HamonActionWorkerMain(Datum main_arg)
 		SpinLockRelease(&HamonShmem->mutex);
 		if (!ok)
 			proc_exit(1);
+		if (row.superseded != 0)
+			HamonEngineStopAction(row.superseded);
 	}
 	hamon_run_action(&row);
 	proc_exit(0);
