@@ -102,6 +102,15 @@ SELECT pg_temp.try($$SELECT hamonitor.unregister_node('s1', 'dur')$$);
 SELECT count(*) AS nodes FROM hamonitor.node WHERE cluster_name = 'dur';
 -- under off it goes; then quorum with k above the standbys left is refused
 SELECT hamonitor.set_cluster_option('dur', 'synchronous', 'off');
+-- off: the witness empties the list it set on the primary, and only that
+SELECT synchronous_standby_names AS applied_before FROM hamonitor.node_state WHERE node_id = :p_id \gset
+UPDATE hamonitor.cluster SET witness_standby_names = 'ANY 1 ("hamonitor_s1")' WHERE cluster_name = 'dur';
+UPDATE hamonitor.node_state SET synchronous_standby_names = 'FIRST 1 (dba_own)' WHERE node_id = :p_id;
+SELECT count(*) AS dba_list_reviewed FROM hamonitor.sync_reviews() WHERE cluster_name = 'dur';
+UPDATE hamonitor.node_state SET synchronous_standby_names = 'ANY 1 ("hamonitor_s1")' WHERE node_id = :p_id;
+SELECT node_name, reason FROM hamonitor.sync_reviews() WHERE cluster_name = 'dur';
+UPDATE hamonitor.node_state SET synchronous_standby_names = :'applied_before' WHERE node_id = :p_id;
+UPDATE hamonitor.cluster SET witness_standby_names = NULL WHERE cluster_name = 'dur';
 SELECT pg_temp.try($$SELECT hamonitor.unregister_node('s1', 'dur')$$);
 SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('dur', 'synchronous', 'quorum')$$);
 SELECT hamonitor.set_cluster_option('dur', 'synchronous_k', '1');

@@ -396,16 +396,20 @@ HamonEngineEnqueue(HamonPlannedAction *a)
 
 	if (a->cluster->action_id != 0)
 	{
-		int64		closed;
+		int64		closed = 0;
+		bool		superseded;
 
 		/* a failover does not wait for a 'sync' action */
-		if (a->supersedes == 0 || a->supersedes != a->cluster->action_id ||
-			!HamonEngineSupersedeSync(a->cluster->name,
-									  psprintf("the failover to \"%s\"",
-											   a->node->node_name),
-									  &closed))
-			return false;
+		superseded = a->supersedes != 0 &&
+			a->supersedes == a->cluster->action_id &&
+			HamonEngineSupersedeSync(a->cluster->name,
+									 psprintf("the failover to \"%s\"",
+											  a->node->node_name),
+									 &closed);
+		/* only a worker whose action was closed here is stopped */
 		a->supersedes = closed;
+		if (!superseded)
+			return false;
 		a->cluster->action_id = 0;
 	}
 	else
