@@ -35,10 +35,10 @@
  *	   never holds up a failover or a manual promotion or switchover.  It
  *	   is closed as superseded in the transaction that writes the new
  *	   action, and its worker is stopped once that commits; every action
- *	   worker holds the cluster's advisory lock from the start of its run
- *	   to its exit (HamonEngineLockCluster), so the new action touches no
- *	   peer before the superseded worker is gone: it never writes to a
- *	   node after the failover started;
+ *	   worker holds the cluster's advisory lock from the start of its
+ *	   action (its 'planned' phase) to its exit (HamonEngineLockCluster),
+ *	   so the new action touches no peer before the superseded worker is
+ *	   gone: it never writes to a node after the failover started;
  *	 - each phase is committed before the next one touches a peer (within
  *	   a phase, the catalog writes come after its peer steps).  'promote_sent'
  *	   is committed before pg_promote() is sent, so a witness that restarts
