@@ -81,11 +81,36 @@ UPDATE hamonitor.cluster SET degraded_since = now() WHERE cluster_name = 'dur';
 SELECT durability, configured_standby_names FROM hamonitor.cluster_durability WHERE cluster_name = 'dur';
 UPDATE hamonitor.cluster SET degraded_since = NULL WHERE cluster_name = 'dur';
 
+-- priority 0 takes a standby out of the list (never promoted): refused
+-- the same way when fewer than k listed standbys would be left, nothing
+-- changed, nothing logged
+SELECT count(*) AS events_before FROM hamonitor.event \gset
+SELECT pg_temp.try($$SELECT hamonitor.update_node('s1', 'dur', priority => 0)$$);
+SELECT node_name, priority FROM hamonitor.node WHERE cluster_name = 'dur' ORDER BY 1;
+SELECT count(*) - :events_before AS new_events FROM hamonitor.event;
+-- other changes of a listed standby go through
+SELECT hamonitor.update_node('s1', 'dur', priority => 50);
+-- allowed while k listed standbys are left
+SELECT hamonitor.update_node('never', 'dur', priority => 1);
+SELECT hamonitor.update_node('s1', 'dur', priority => 0);
+SELECT configured_standby_names FROM hamonitor.cluster_durability WHERE cluster_name = 'dur';
+SELECT hamonitor.update_node('s1', 'dur', priority => 100);
+SELECT hamonitor.update_node('never', 'dur', priority => 0);
+SELECT configured_standby_names FROM hamonitor.cluster_durability WHERE cluster_name = 'dur';
 -- an unregistration that leaves fewer standbys than k is refused
 SELECT pg_temp.try($$SELECT hamonitor.unregister_node('s1', 'dur')$$);
 SELECT count(*) AS nodes FROM hamonitor.node WHERE cluster_name = 'dur';
 -- under off it goes; then quorum with k above the standbys left is refused
 SELECT hamonitor.set_cluster_option('dur', 'synchronous', 'off');
+-- off: the witness empties the list it set on the primary, and only that
+SELECT synchronous_standby_names AS applied_before FROM hamonitor.node_state WHERE node_id = :p_id \gset
+UPDATE hamonitor.cluster SET witness_standby_names = 'ANY 1 ("hamonitor_s1")' WHERE cluster_name = 'dur';
+UPDATE hamonitor.node_state SET synchronous_standby_names = 'FIRST 1 (dba_own)' WHERE node_id = :p_id;
+SELECT count(*) AS dba_list_reviewed FROM hamonitor.sync_reviews() WHERE cluster_name = 'dur';
+UPDATE hamonitor.node_state SET synchronous_standby_names = 'ANY 1 ("hamonitor_s1")' WHERE node_id = :p_id;
+SELECT node_name, reason FROM hamonitor.sync_reviews() WHERE cluster_name = 'dur';
+UPDATE hamonitor.node_state SET synchronous_standby_names = :'applied_before' WHERE node_id = :p_id;
+UPDATE hamonitor.cluster SET witness_standby_names = NULL WHERE cluster_name = 'dur';
 SELECT pg_temp.try($$SELECT hamonitor.unregister_node('s1', 'dur')$$);
 SELECT pg_temp.try($$SELECT hamonitor.set_cluster_option('dur', 'synchronous', 'quorum')$$);
 SELECT hamonitor.set_cluster_option('dur', 'synchronous_k', '1');

@@ -76,73 +76,8 @@ ALTER TYPE hamonitor.simulated_node
     ADD ATTRIBUTE failure_class text,
     ADD ATTRIBUTE alive_at timestamptz;
 
-CREATE OR REPLACE VIEW hamonitor.status AS
-SELECT n.cluster_name,
-       n.node_name,
-       s.role,
-       s.health,
-       s.sysid_mismatch,
-       s.last_seen,
-       s.timeline,
-       s.current_lsn,
-       s.flush_lsn,
-       s.receive_lsn,
-       s.replay_lsn,
-       -- bytes of WAL the node has yet to replay against its primary
-       CASE WHEN s.role = 'standby' THEN
-            pg_catalog.pg_wal_lsn_diff(p.current_lsn,
-                                       coalesce(s.replay_lsn, s.receive_lsn))
-       END AS lag_bytes,
-       CASE WHEN s.role = 'standby' THEN
-            CASE WHEN s.replay_lsn >= s.receive_lsn THEN interval '0'
-                 ELSE s.last_probe_at - s.last_replay_at END
-       END AS replay_lag,
-       s.wal_receiver_status,
-       s.upstream_host,
-       s.upstream_port,
-       s.latency_ms,
-       s.consecutive_failures AS failures,
-       s.last_error_sqlstate,
-       s.last_error,
-       s.fenced,
-       s.needs_rejoin,
-       -- two writable primaries in one cluster: shown, never as healthy
-       (s.role = 'primary' AND s.health = 'up' AND NOT s.fenced
-        AND NOT s.sysid_mismatch AND coalesce(w.writable, 0) > 1)
-           AS split_brain,
-       s.read_only,
-       (SELECT string_agg(format('%s: %s', ss.slot_name, ss.alert), '; '
-                          ORDER BY ss.slot_name)
-          FROM hamonitor.slot_state ss
-         WHERE ss.node_id = n.node_id AND ss.alert IS NOT NULL) AS slot_alerts,
-       s.server_version,
-       n.priority,
-       n.maintenance,
-       hamonitor.mask_conninfo(n.conninfo) AS conninfo,
-       s.last_probe_at,
-       n.node_id,
-       -- 1.1: the evidence the failover decision works from
-       CASE WHEN s.role = 'standby' THEN s.wal_receiver END AS wal_receiver,
-       s.seen_streaming_at,
-       (SELECT un.node_name FROM hamonitor.node un
-         WHERE un.node_id = s.upstream_node_id) AS upstream_node,
-       CASE WHEN s.health = 'down' THEN s.failure_class END AS failure_class,
-       pg_catalog.replace(s.missing_privileges, E'\n', '; ') AS missing_privileges
-  FROM hamonitor.node n
-  JOIN hamonitor.node_state s USING (node_id)
-  LEFT JOIN LATERAL (
-       SELECT ps.current_lsn
-         FROM hamonitor.cluster c
-         JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
-        WHERE c.cluster_name = n.cluster_name) p ON true
-  -- writable primaries per cluster, counted once per cluster
-  LEFT JOIN (
-       SELECT wn.cluster_name, count(*) AS writable
-         FROM hamonitor.node wn
-         JOIN hamonitor.node_state ws USING (node_id)
-        WHERE ws.role = 'primary' AND ws.health = 'up'
-          AND NOT ws.fenced AND NOT ws.sysid_mismatch
-        GROUP BY wn.cluster_name) w ON w.cluster_name = n.cluster_name;
+-- hamonitor.status shows this evidence; the view is defined once, in the
+-- Durability section below, where its last columns are known.
 
 /* ---------------------------------------------------------------------
  * Actions: slot names, repointing, fencing
@@ -680,9 +615,10 @@ $$;
 REVOKE EXECUTE ON FUNCTION hamonitor.set_cluster_option(text, text, text)
     FROM PUBLIC;
 
--- An unregistration that would leave a quorum cluster fewer standbys than
--- k is refused: the primary's writes would wait for a standby that no
--- longer exists.  (A cluster being deleted as a whole is gone already.)
+-- An unregistration, or a priority of 0 (a standby never promoted is not
+-- listed), that would leave a quorum cluster fewer listed standbys than k
+-- is refused: the primary's writes would wait for a standby the list no
+-- longer names.  (A cluster being deleted as a whole is gone already.)
 CREATE FUNCTION hamonitor.node_quorum_check()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -692,14 +628,30 @@ DECLARE
     c record;
     n integer;
 BEGIN
+    IF TG_OP = 'UPDATE' AND (NEW.priority > 0 OR OLD.priority <= 0) THEN
+        RETURN NEW;
+    END IF;
     SELECT * INTO c FROM hamonitor.cluster x
      WHERE x.cluster_name = OLD.cluster_name;
     IF NOT FOUND
        OR hamonitor.cluster_synchronous(c.cluster_name) <> 'quorum' THEN
-        RETURN OLD;
+        RETURN CASE TG_OP WHEN 'UPDATE' THEN NEW ELSE OLD END;
     END IF;
     SELECT count(*) INTO n FROM hamonitor.quorum_standbys(c.cluster_name) q
      WHERE q.node_id <> OLD.node_id;
+    IF TG_OP = 'UPDATE' THEN
+        -- only a standby the list names now leaves it
+        IF n < c.synchronous_k
+           AND EXISTS (SELECT 1 FROM hamonitor.quorum_standbys(c.cluster_name) q
+                        WHERE q.node_id = OLD.node_id) THEN
+            RAISE EXCEPTION 'priority 0 for node "%" would leave cluster "%" % listed standby(s), fewer than synchronous_k %',
+                            OLD.node_name, OLD.cluster_name, n, c.synchronous_k
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'A standby with priority 0 is never promoted, so the quorum does not list it.',
+                      HINT = 'Lower synchronous_k or set synchronous to off first (hamonitor.set_cluster_option).';
+        END IF;
+        RETURN NEW;
+    END IF;
     IF n < c.synchronous_k THEN
         RAISE EXCEPTION 'unregistering node "%" would leave cluster "%" % standby(s), fewer than synchronous_k %',
                         OLD.node_name, OLD.cluster_name, n, c.synchronous_k
@@ -709,7 +661,8 @@ BEGIN
     RETURN OLD;
 END;
 $$;
-CREATE TRIGGER node_quorum_check BEFORE DELETE ON hamonitor.node
+CREATE TRIGGER node_quorum_check BEFORE DELETE OR UPDATE OF priority
+    ON hamonitor.node
     FOR EACH ROW EXECUTE FUNCTION hamonitor.node_quorum_check();
 
 -- One row per cluster: its durability, and the synchronous_standby_names
@@ -947,8 +900,9 @@ BEGIN
 END;
 $$;
 
--- hamonitor.status, as above, with each standby's sync_state and the
--- cluster's durability
+-- hamonitor.status, 1.1's one definition: 1.0's columns, then the
+-- evidence the failover decision works from (see "Evidence" above), then
+-- each standby's sync_state and the cluster's durability
 CREATE OR REPLACE VIEW hamonitor.status AS
 SELECT n.cluster_name,
        n.node_name,

@@ -606,25 +606,40 @@ hamon_write_cluster(HamonCluster *cluster)
 /*
  * HamonCatalogWriteNodeFlags
  *		Writes what the witness did or found about a node: fenced,
- *		needs_rejoin, repointed_at.  Needs SPI connected.
+ *		needs_rejoin, repointed_at (0: none).  A NULL pointer leaves that
+ *		flag as it is.  The one writer of these flags, for the probe worker
+ *		and the action workers alike.  Needs SPI connected.
  */
 void
-HamonCatalogWriteNodeFlags(HamonNode *node)
+HamonCatalogWriteNodeFlags(int node_id, const bool *fenced,
+						   const bool *needs_rejoin,
+						   const TimestampTz *repointed_at)
 {
-	static Oid	types[] = {INT4OID, BOOLOID, BOOLOID, TIMESTAMPTZOID};
-	Datum		values[4];
-	char		nulls[5] = "    ";
+	static Oid	types[] = {INT4OID, BOOLOID, BOOLOID, TIMESTAMPTZOID, BOOLOID};
+	Datum		values[5];
+	char		nulls[6] = "     ";
 	SPIPlanPtr	plan;
 
 	plan = hamon_prepare(&plan_node_flags,
-						 "UPDATE hamonitor.node_state SET fenced = $2,"
-						 " needs_rejoin = $3, repointed_at = $4"
+						 "UPDATE hamonitor.node_state SET"
+						 " fenced = coalesce($2, fenced),"
+						 " needs_rejoin = coalesce($3, needs_rejoin),"
+						 " repointed_at = CASE WHEN $5 THEN $4 ELSE repointed_at END"
 						 " WHERE node_id = $1",
-						 4, types);
-	values[0] = Int32GetDatum(node->node_id);
-	values[1] = BoolGetDatum(node->fenced);
-	values[2] = BoolGetDatum(node->needs_rejoin);
-	values[3] = TS_DATUM(node->repointed_at, 3);
+						 5, types);
+	values[0] = Int32GetDatum(node_id);
+	values[1] = BoolGetDatum(fenced ? *fenced : false);
+	nulls[1] = fenced ? ' ' : 'n';
+	values[2] = BoolGetDatum(needs_rejoin ? *needs_rejoin : false);
+	nulls[2] = needs_rejoin ? ' ' : 'n';
+	if (repointed_at)
+		values[3] = TS_DATUM(*repointed_at, 3);
+	else
+	{
+		values[3] = (Datum) 0;
+		nulls[3] = 'n';
+	}
+	values[4] = BoolGetDatum(repointed_at != NULL);
 	hamon_execute(plan, values, nulls, SPI_OK_UPDATE);
 }
 
@@ -786,7 +801,9 @@ HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
 		{
 			MemoryContext oldcxt;
 
-			HamonCatalogWriteNodeFlags(node);
+			HamonCatalogWriteNodeFlags(node->node_id, &node->fenced,
+									   &node->needs_rejoin,
+									   &node->repointed_at);
 			oldcxt = MemoryContextSwitchTo(resultcxt);
 			*flags_written = lappend_int(*flags_written, node->node_id);
 			MemoryContextSwitchTo(oldcxt);

@@ -32,7 +32,9 @@ extern uint64 HamonCatalogPurgeHistory(void);
 extern int64 HamonCatalogWriteEvent(const char *cluster_name,
 									const char *node_name, const char *kind,
 									const char *detail);
-extern void HamonCatalogWriteNodeFlags(HamonNode *node);
+extern void HamonCatalogWriteNodeFlags(int node_id, const bool *fenced,
+									   const bool *needs_rejoin,
+									   const TimestampTz *repointed_at);
 extern bool HamonCatalogLockCluster(const char *cluster_name, bool skip_locked,
 									int *primary_id, int *timeline);
 extern void HamonCatalogPromoted(const char *cluster_name, int node_id,

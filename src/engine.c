@@ -30,7 +30,15 @@
  *	   transaction of its own, so the intent survives the caller's rollback
  *	   or cancel;
  *	 - one open action per cluster (a partial unique index): a second
- *	   decision waits until the first is closed;
+ *	   decision waits until the first is closed, with one exception: a
+ *	   'sync' action (housekeeping of synchronous_standby_names, below)
+ *	   never holds up a failover or a manual promotion or switchover.  It
+ *	   is closed as superseded in the transaction that writes the new
+ *	   action, and its worker is stopped once that commits; every action
+ *	   worker holds the cluster's advisory lock from the start of its
+ *	   action (its 'planned' phase) to its exit (HamonEngineLockCluster),
+ *	   so the new action touches no peer before the superseded worker is
+ *	   gone: it never writes to a node after the failover started;
  *	 - each phase is committed before the next one touches a peer (within
  *	   a phase, the catalog writes come after its peer steps).  'promote_sent'
  *	   is committed before pg_promote() is sent, so a witness that restarts
@@ -69,6 +77,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <signal.h>
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -142,6 +152,107 @@ HamonEngineRunning(int64 action_id)
 			running = true;
 	SpinLockRelease(&HamonShmem->mutex);
 	return running;
+}
+
+/*
+ * HamonEngineStopAction
+ *		Ends the worker that runs action_id, if any (SIGTERM: its waits on
+ *		peers honour it, and it exits without a further step).
+ */
+void
+HamonEngineStopAction(int64 action_id)
+{
+	pid_t		pid = 0;
+	int			i;
+
+	SpinLockAcquire(&HamonShmem->mutex);
+	for (i = 0; i < HAMON_MAX_ACTIONS; i++)
+		if (HamonShmem->actions[i].in_use &&
+			HamonShmem->actions[i].action_id == action_id)
+			pid = HamonShmem->actions[i].pid;
+	SpinLockRelease(&HamonShmem->mutex);
+	if (pid != 0)
+		(void) kill(pid, SIGTERM);
+}
+
+/*
+ * HamonEngineSupersedeSync
+ *		In the caller's transaction, which is about to write an action of
+ *		cluster_name that must not wait (a failover, a manual promotion or
+ *		switchover; "by" says which, for the record): closes the cluster's
+ *		open 'sync' action as superseded.  A 'sync' action on a primary that
+ *		died may wait for a connect_timeout and a statement timeout before
+ *		it fails; the failover must not.  Returns false if that row is
+ *		locked (its worker is recording its end): the caller waits, as for
+ *		any open action.  *superseded: the closed action, for
+ *		HamonEngineStopAction once the caller has committed; 0 if none.
+ */
+bool
+HamonEngineSupersedeSync(const char *cluster_name, const char *by,
+						 int64 *superseded)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+
+	*superseded = 0;
+	values[0] = CStringGetTextDatum(cluster_name);
+	values[1] = CStringGetTextDatum(by);
+	if (SPI_execute_with_args("SELECT action_id, state FROM hamonitor.action"
+							  " WHERE cluster_name = $1 AND kind = 'sync'"
+							  " AND state IN ('planned', 'running')"
+							  " FOR UPDATE SKIP LOCKED",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the sync action of cluster \"%s\"",
+			 cluster_name);
+	if (SPI_processed == 0)
+	{
+		/* none open, or one whose row its worker holds: which? */
+		if (SPI_execute_with_args("SELECT 1 FROM hamonitor.action"
+								  " WHERE cluster_name = $1 AND kind = 'sync'"
+								  " AND state IN ('planned', 'running')",
+								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the sync action of cluster \"%s\"",
+				 cluster_name);
+		return SPI_processed == 0;
+	}
+	*superseded = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1,
+											  &isnull));
+	if (SPI_execute_with_args("UPDATE hamonitor.action SET state = 'failed',"
+							  " error_sqlstate = '57014',"
+							  " outcome = format('superseded by %s: nothing more done', $2),"
+							  " finished_at = clock_timestamp()"
+							  " WHERE cluster_name = $1 AND kind = 'sync'"
+							  " AND state IN ('planned', 'running')",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not close the sync action of cluster \"%s\"",
+			 cluster_name);
+	HamonCatalogWriteEvent(cluster_name, NULL, "action_superseded",
+						   psprintf("sync action " INT64_FORMAT " closed, its worker stopped: %s goes first",
+									*superseded, by));
+	return true;
+}
+
+/*
+ * HamonEngineLockCluster
+ *		Takes the cluster's advisory lock for the rest of this action
+ *		worker's life (a session lock, released at exit): an action does not
+ *		start while the worker of a superseded one still runs.  Waits at
+ *		most lock_timeout (ERROR).  In a transaction.
+ */
+void
+HamonEngineLockCluster(const char *cluster_name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(cluster_name);
+	/* the class key keeps it apart from the advisory locks of others */
+	if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_lock(1751215471,"
+							  " pg_catalog.hashtext($1))",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock cluster \"%s\" for its action", cluster_name);
 }
 
 /*
@@ -284,7 +395,25 @@ HamonEngineEnqueue(HamonPlannedAction *a)
 	bool		isnull;
 
 	if (a->cluster->action_id != 0)
-		return false;
+	{
+		int64		closed = 0;
+		bool		superseded;
+
+		/* a failover does not wait for a 'sync' action */
+		superseded = a->supersedes != 0 &&
+			a->supersedes == a->cluster->action_id &&
+			HamonEngineSupersedeSync(a->cluster->name,
+									 psprintf("the failover to \"%s\"",
+											  a->node->node_name),
+									 &closed);
+		/* only a worker whose action was closed here is stopped */
+		a->supersedes = closed;
+		if (!superseded)
+			return false;
+		a->cluster->action_id = 0;
+	}
+	else
+		a->supersedes = 0;
 	/* the decision and its action must outlive a witness crash */
 	if (SPI_execute("SET LOCAL synchronous_commit = on", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not set synchronous_commit");
@@ -322,6 +451,7 @@ HamonEngineEnqueue(HamonPlannedAction *a)
 	strlcpy(a->cluster->action_state, "planned",
 			sizeof(a->cluster->action_state));
 	a->cluster->action_stalled = false;
+	a->cluster->action_is_sync = (a->kind == HAMON_ACT_SYNC);
 	a->cluster->action_node_id = a->node->node_id;
 	a->cluster->action_launches = 0;
 	a->cluster->action_retry_at = 0;
@@ -371,8 +501,12 @@ HamonEngineLaunchPlanned(List *actions)
 
 	foreach(lc, actions)
 	{
-		HamonCluster *cluster = ((HamonPlannedAction *) lfirst(lc))->cluster;
+		HamonPlannedAction *a = (HamonPlannedAction *) lfirst(lc);
+		HamonCluster *cluster = a->cluster;
 
+		/* committed: the superseded 'sync' stops, the new action waits for it */
+		if (a->supersedes != 0)
+			HamonEngineStopAction(a->supersedes);
 		if (cluster->action_id != 0 && cluster->action_launches == 0)
 			hamon_launch_cluster_action(cluster, now);
 	}
@@ -432,6 +566,7 @@ hamon_plan_sync(List *clusters)
 			strlcpy(cluster->action_state, "planned",
 					sizeof(cluster->action_state));
 			cluster->action_stalled = false;
+			cluster->action_is_sync = true;
 			cluster->action_node_id = DatumGetInt32(values[1]);
 			cluster->action_launches = 0;
 			cluster->action_retry_at = 0;
@@ -505,7 +640,8 @@ hamon_refresh_txn(void *arg)
 	ListCell   *lc;
 	uint64		i;
 
-	if (SPI_execute("SELECT action_id, cluster_name, state, stalled, node_id"
+	if (SPI_execute("SELECT action_id, cluster_name, state, stalled, node_id,"
+					" kind"
 					" FROM hamonitor.action WHERE state IN"
 					" ('planned', 'running', 'promote_sent', 'promoted')",
 					true, 0) != SPI_OK_SELECT)
@@ -537,6 +673,8 @@ hamon_refresh_txn(void *arg)
 																  &isnull));
 			if (isnull)
 				cluster->action_node_id = 0;
+			cluster->action_is_sync = (strcmp(SPI_getvalue(tup, desc, 6),
+											  "sync") == 0);
 		}
 		cluster->action_id = found;
 		if (found == 0)

@@ -33,6 +33,8 @@ typedef struct HamonPlannedAction
 	HamonCluster *cluster;
 	HamonNode  *node;			/* fenced/unfenced node, or the candidate */
 	char	   *reason;
+	/* a failover: the open 'sync' action of the cluster it supersedes */
+	int64		supersedes;
 } HamonPlannedAction;
 
 /* a manual function's request, handed to an action worker */
@@ -56,6 +58,10 @@ extern void HamonEngineLaunchPlanned(List *actions);
 extern bool HamonEngineRefresh(List *clusters);
 extern bool HamonEngineTick(List *clusters, TimestampTz now);
 extern bool HamonEngineRunning(int64 action_id);
+extern bool HamonEngineSupersedeSync(const char *cluster_name,
+									 const char *by, int64 *superseded);
+extern void HamonEngineStopAction(int64 action_id);
+extern void HamonEngineLockCluster(const char *cluster_name);
 
 /* the manual SQL functions */
 extern text *HamonEngineRequest(const HamonActionRequest *req);

@@ -318,6 +318,22 @@ HamonReviewCluster(HamonCluster *cluster, List *nodes, TimestampTz now,
 			}
 			break;
 		case HAMON_VERDICT_PROMOTE:
+			/*
+			 * An open 'sync' action does not hold the failover up: it may be
+			 * waiting for the dead primary.  The failover supersedes it
+			 * (engine.c), and starts once its worker is gone.
+			 */
+			if (cluster->action_id != 0 && cluster->action_is_sync)
+			{
+				cluster->last_reason[0] = '\0';
+				hamon_plan(actions, HAMON_ACT_FAILOVER, cluster,
+						   map[decision.candidate], pstrdup(decision.reason));
+				((HamonPlannedAction *) llast(*actions))->supersedes =
+					cluster->action_id;
+				/* if its row is locked now, the next round tries again */
+				cluster->deciding = true;
+				break;
+			}
 			if (cluster->action_id != 0)
 			{
 				/*

@@ -122,6 +122,7 @@ typedef struct HamonCluster
 	/* its open action, as the catalog last said (engine.c) */
 	int64		action_id;		/* 0: none */
 	char		action_state[16];
+	bool		action_is_sync; /* a 'sync' action: a failover supersedes it */
 	bool		action_stalled;
 	int			action_node_id;
 	int			action_launches;	/* by this worker, for the backoff */

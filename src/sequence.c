@@ -37,6 +37,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -88,6 +89,8 @@ typedef struct HamonActionRow
 	int			timeline;
 	XLogRecPtr	lsn;
 	char	   *summary;
+	/* a manual request: the 'sync' action it superseded, 0 if none */
+	int64		superseded;
 } HamonActionRow;
 
 static int	action_slot = -1;
@@ -333,6 +336,8 @@ hamon_claim_txn(void *arg)
 	char	   *stale;
 
 	r->ok = false;
+	/* a superseded action's worker is gone before this one acts */
+	HamonEngineLockCluster(r->cluster_name);
 	if (!HamonCatalogLockCluster(r->cluster_name, false, &primary_id, &timeline))
 		return;
 	stale = hamon_stale_reason(r, primary_id);
@@ -356,15 +361,7 @@ hamon_claim_txn(void *arg)
 static void
 hamon_set_fenced(int node_id, bool fenced)
 {
-	Oid			types[2] = {INT4OID, BOOLOID};
-	Datum		values[2];
-
-	values[0] = Int32GetDatum(node_id);
-	values[1] = BoolGetDatum(fenced);
-	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET fenced = $2"
-							  " WHERE node_id = $1", 2, types, values, NULL,
-							  false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the fence of node %d", node_id);
+	HamonCatalogWriteNodeFlags(node_id, &fenced, NULL, NULL);
 }
 
 /* phase "running" of a fence or unfence: the step, its event, done */
@@ -647,19 +644,17 @@ hamon_promote_txn(void *arg)
 	r->stalled = true;
 }
 
+/*
+ * records a standby repointed (now; following is checked by the probe
+ * worker) or not (it needs a rejoin)
+ */
 static void
 hamon_set_repointed(int node_id, bool ok)
 {
-	Oid			types[] = {INT4OID, BOOLOID};
-	Datum		values[2];
+	bool		needs_rejoin = !ok;
+	TimestampTz at = ok ? GetCurrentTransactionStartTimestamp() : 0;
 
-	values[0] = Int32GetDatum(node_id);
-	values[1] = BoolGetDatum(ok);
-	if (SPI_execute_with_args("UPDATE hamonitor.node_state SET"
-							  " repointed_at = CASE WHEN $2 THEN now() END,"
-							  " needs_rejoin = NOT $2 WHERE node_id = $1",
-							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the repointing of node %d", node_id);
+	HamonCatalogWriteNodeFlags(node_id, NULL, &needs_rejoin, &at);
 }
 
 /*
@@ -1073,6 +1068,21 @@ hamon_insert_request_txn(void *arg)
 	values[5] = BoolGetDatum(s->force);
 	values[6] = CStringGetTextDatum(s->requested_by);
 	values[7] = CStringGetTextDatum(s->reason);
+
+	/*
+	 * A promotion or switchover a DBA asks for does not wait for the
+	 * witness's own housekeeping of synchronous_standby_names: an open
+	 * 'sync' action is superseded (and its worker stopped once this
+	 * commits; the claim waits for it to be gone).
+	 */
+	r->superseded = 0;
+	if (s->kind == HAMON_ACT_PROMOTE || s->kind == HAMON_ACT_FAILOVER ||
+		s->kind == HAMON_ACT_SWITCHOVER)
+		(void) HamonEngineSupersedeSync(s->cluster_name,
+										psprintf("the %s of node \"%s\" requested by %s",
+												 HamonActionKindName((HamonActionKind) s->kind),
+												 s->node_name, s->requested_by),
+										&r->superseded);
 	if (SPI_execute_with_args("INSERT INTO hamonitor.action (cluster_name, kind,"
 							  " node_id, node_name, old_primary_id, force,"
 							  " requested_by, reason)"
@@ -1243,6 +1253,8 @@ HamonActionWorkerMain(Datum main_arg)
 		SpinLockRelease(&HamonShmem->mutex);
 		if (!ok)
 			proc_exit(1);
+		if (row.superseded != 0)
+			HamonEngineStopAction(row.superseded);
 	}
 	hamon_run_action(&row);
 	proc_exit(0);

@@ -17,6 +17,16 @@
 # and the script records
 #   lost              acknowledged ids missing on the new primary
 #   writes_accepted   (crash) kill -> first INSERT accepted by a standby
+#                     and acknowledged (under quorum: by the remaining
+#                     standby too, once it is repointed)
+# writes_accepted is timed by a child process that starts trying right
+# before the kill, as failover_time.pl's pollers are already running when
+# it kills (kill9_all then waits for the dead postmaster to be reaped,
+# which can take a second: not part of the outage).  It differs from
+# failover_time.pl in that each try is a new psql session (about every
+# 10 ms plus a connection, alternating between the standbys) where
+# failover_time.pl keeps one session per standby and tries every 5 ms,
+# and in that nothing else writes (failover_time.pl runs pgbench -c 2).
 # Then pgbench (-n -c 4, --pgbench-seconds, simple update) on one cluster
 # with off and with quorum, same machine, same run: TPS and mean latency.
 #
@@ -44,6 +54,7 @@ use HamonBench;
 use HamonTest;
 
 use IPC::Run;
+use POSIX ();
 use Time::HiRes qw(time usleep);
 
 use PostgreSQL::Test::Cluster;
@@ -66,16 +77,22 @@ sub start_writer
 {
 	my ($node) = @_;
 	my $file = "$tmp/writer.sql";
-	open my $fh, '>', $file or die "writer script: $!";
-	print $fh "INSERT INTO t VALUES ($_);\n\\echo ack $_\n" foreach 1 .. 2_000_000;
-	close $fh;
-	my %w = (out => '', err => '');
+	if (!-e $file)
+	{
+		open my $fh, '>', $file or die "writer script: $!";
+		print $fh "INSERT INTO t VALUES ($_);\n\\echo ack $_\n"
+		  foreach 1 .. 2_000_000;
+		close $fh;
+	}
+	# its output goes to a file: a pipe nobody reads would stop psql after
+	# 64 kB of "ack" lines, and with it the writes
+	my %w = (out => "$tmp/writer_$serial.out", err => '');
 	$w{h} = IPC::Run::start(
 		[
 			'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
 			'-d', $node->connstr('postgres'), '-f', $file
 		],
-		'<', \undef, '>', \$w{out}, '2>', \$w{err});
+		'<', \undef, '>', $w{out}, '2>', \$w{err});
 	return \%w;
 }
 
@@ -83,7 +100,8 @@ sub acked
 {
 	my ($w) = @_;
 	$w->{h}->finish;
-	my @ids = $w->{out} =~ /^ack (\d+)$/mg;
+	my @ids = slurp_file($w->{out}) =~ /^ack (\d+)$/mg;
+	unlink $w->{out};
 	return \@ids;
 }
 
@@ -171,6 +189,34 @@ sub first_write
 	return undef;
 }
 
+# first_write in a child process started now, before the kill: returns
+# a function that waits for it and gives first_write's result
+sub start_first_write
+{
+	my ($t0, @standbys) = @_;
+	my $file = "$tmp/first_write_$serial.txt";
+	unlink $file;
+	my $pid = fork;
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		# never run Cluster.pm's END blocks here (they stop the servers)
+		my $acc = first_write($t0, @standbys);
+		if (open my $fh, '>', $file)
+		{
+			print $fh defined $acc ? "$acc\n" : "undef\n";
+			close $fh;
+		}
+		POSIX::_exit(0);
+	}
+	return sub {
+		waitpid($pid, 0);
+		my $v = -e $file ? slurp_file($file) : 'undef';
+		chomp $v;
+		return $v eq 'undef' ? undef : $v;
+	};
+}
+
 sub new_primary
 {
 	my ($cluster, $before, @standbys) = @_;
@@ -199,9 +245,10 @@ foreach my $i (1 .. $opt{iterations})
 		poll_until($primary, 'SELECT count(*) >= 200 FROM t', 't', 60);
 		my $before = last_event_id($witness);
 		my $t0 = time();
+		my $accepted = start_first_write($t0, @standbys);
 		kill9_all($primary);
 		my $ids = acked($w);
-		my $acc = first_write($t0, @standbys);
+		my $acc = $accepted->();
 		my $np = new_primary($cluster, $before, @standbys);
 		my $m = $np ? missing($np, $ids) : scalar(@$ids);
 		push @{ $lost{"crash_$mode"} }, $m;

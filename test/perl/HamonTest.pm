@@ -66,8 +66,8 @@ postmaster_pid, server_pids, kill9_all, freeze_server, thaw_server.
 
 =item helper processes
 
-start_blackhole, blackhole_accepted, start_proxy, start_receivewal,
-stop_helper (one way to stop them all; for the TCP servers SIGKILL to the
+start_blackhole, blackhole_accepted, start_proxy, proxy_hold_new,
+proxy_held, start_receivewal, stop_helper (one way to stop them all; for the TCP servers SIGKILL to the
 whole process group, a network cut), refused_port.  Every helper still running at exit is
 stopped.
 
@@ -152,6 +152,8 @@ our @EXPORT = qw(
   start_blackhole
   blackhole_accepted
   start_proxy
+  proxy_hold_new
+  proxy_held
   start_receivewal
   stop_helper
   refused_port
@@ -1356,6 +1358,8 @@ in its process group.  port => N binds that port (to bring a proxy back
 where it was), otherwise the kernel picks one.  reply_delay => S holds
 every reply of the server S seconds (a slow peer).  Returns the helper (its
 port in {port}); stop_helper on it is a network partition.
+proxy_hold_new makes it black-hole the connections that come next, while
+those it already forwards go on.
 
 =cut
 
@@ -1370,8 +1374,11 @@ use IO::Socket::UNIX;
 use POSIX ();
 use Socket qw(SOCK_STREAM);
 
-my ($target, $port, $testpid, $delay) = @ARGV;
+my ($target, $port, $testpid, $delay, $countfile) = @ARGV;
 $SIG{CHLD} = 'IGNORE';    # children are reaped by the kernel
+# SIGUSR1: new connections are held, never forwarded (proxy_hold_new)
+my ($hold, @held) = (0);
+$SIG{USR1} = sub { $hold = 1 };
 my $listener = tcp_listen($port);
 
 # copies bytes both ways until either side closes or the proxy is gone
@@ -1405,6 +1412,15 @@ while (getppid() == $testpid)
 {
 	next unless $sel->can_read(1);
 	my $client = $listener->accept or next;
+	if ($hold)
+	{
+		push @held, $client;    # keep it open, never read, never write
+		open my $fh, '>', "$countfile.tmp" or next;
+		print $fh scalar(@held), "\n";
+		close $fh;
+		rename "$countfile.tmp", $countfile;
+		next;
+	}
 	my $pid = fork;
 	if (defined $pid && $pid == 0)
 	{
@@ -1422,13 +1438,42 @@ exit 0;
 EOS
 
 	my $delay = $params{reply_delay} || 0;
+	my $countfile = File::Temp->new(
+		TEMPLATE => 'proxy_XXXX',
+		DIR      => $PostgreSQL::Test::Utils::tmp_check,
+		UNLINK   => 1);
 	my $proxy = _start_helper('proxy',
-		[ $^X, '-e', $script, $target, $port, $$, $delay ],
+		[ $^X, '-e', $script, $target, $port, $$, $delay, $countfile->filename ],
 		announce => 1);
+	$proxy->{countfile} = $countfile;
 	note "proxy 127.0.0.1:$proxy->{port} -> $target "
 	  . "(process group $proxy->{pgid})"
 	  . ($delay ? ", replies $delay s late" : '');
 	return $proxy;
+}
+
+=pod
+
+=item proxy_hold_new($proxy)
+
+From now on the proxy accepts new connections and holds them without
+forwarding anything (a peer that hangs for new sessions), while the
+connections it already forwards go on.  proxy_held($proxy) returns how
+many it holds.
+
+=cut
+
+sub proxy_hold_new
+{
+	my ($proxy) = @_;
+	kill 'USR1', $proxy->{pgid};
+	return;
+}
+
+sub proxy_held
+{
+	my ($proxy) = @_;
+	return blackhole_accepted($proxy);
 }
 
 =pod

@@ -11,7 +11,9 @@
 # own replication user), fence the old primary when it comes back, and
 # switch over with a superuser session and a client session open on the
 # old primary (the client's session is ended; the superuser's is left
-# alone, as pg_signal_backend allows, but turns read-only).
+# alone, as pg_signal_backend allows, but turns read-only).  Without the
+# grant on synchronous_standby_names, the event of a failed quorum names
+# it.
 
 use strict;
 use warnings;
@@ -336,5 +338,20 @@ is( $witness->safe_psql(
 		    AND detail ~* 'permission denied|must be superuser|must be a superuser'"),
 	'0',
 	'no event reports a missing privilege');
+
+# without the grant on synchronous_standby_names, a quorum cannot be set:
+# the sync action fails with an event that names the grant
+$sb2->safe_psql('postgres',
+	'REVOKE ALTER SYSTEM ON PARAMETER synchronous_standby_names FROM hamonitor');
+$mark = last_event_id($witness);
+$witness->safe_psql('postgres',
+	"SELECT hamonitor.set_cluster_option('$cluster', 'synchronous', 'quorum')");
+ok( wait_for_event(
+		$witness, $cluster, 'synchronous_standby_names_failed',
+		"node_name = 'sb2' AND detail LIKE '%permission denied%GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names%'",
+		$mark),
+	'quorum without the grant: synchronous_standby_names_failed names it');
+is($sb2->safe_psql('postgres', "SELECT current_setting('synchronous_standby_names')"),
+	'', 'nothing was set on the primary');
 
 done_testing();

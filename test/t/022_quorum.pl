@@ -6,12 +6,15 @@
 # synchronous_standby_names to ANY k over the standbys, under the names it
 # writes into their primary_conninfo (their managed slot names); it follows
 # a change of k, a failover (the candidate gets its list before it is
-# promoted, naming the remaining standby and the old primary), and 'off'
-# empties the list it set.
+# promoted, naming the remaining standby and the old primary), the old
+# primary's rejoin (renamed to its listed name, it acknowledges as a
+# quorum standby), and 'off' empties the list it set.  A forced promotion
+# under the quorum says that acknowledged commits may be lost.
 
 use strict;
 use warnings;
 
+use File::Copy;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -23,8 +26,10 @@ use HamonTest;
 
 my $cluster = 'main';
 
-my ($primary, $sb1, $sb2) =
-  create_ha_cluster(primary => 'primary', standbys => [ 'sb1', 'sb2' ]);
+my ($primary, $sb1, $sb2) = create_ha_cluster(
+	primary       => 'primary',
+	standbys      => [ 'sb1', 'sb2' ],
+	wal_log_hints => 1);
 my $witness = create_witness('witness', failover => 1);
 ok(register_ha_cluster($witness, $cluster, $primary, $sb1, $sb2),
 	'witness sees the primary and two streaming standbys');
@@ -124,6 +129,51 @@ is($new_primary->safe_psql('postgres', 'SELECT count(*) FROM t'),
 	'3', 'every acknowledged row is on the new primary, and it takes commits');
 
 # ---------------------------------------------------------------------
+# rejoin: the DBA makes the old primary a standby of the new one, under a
+# name of its own choosing; the witness renames it to the name the list
+# has for it, and it acknowledges as a quorum standby
+# ---------------------------------------------------------------------
+
+$before = last_event_id($witness);
+# pg_rewind (which first runs the crash recovery the SIGKILL left) copies
+# the source's configuration files; keep the node's own
+my $pgdata = $primary->data_dir;
+my $conf_tmp = PostgreSQL::Test::Utils::tempdir;
+copy("$pgdata/$_", "$conf_tmp/$_") or die "could not copy $_: $!"
+  foreach ('postgresql.conf', 'postgresql.auto.conf');
+$new_primary->safe_psql('postgres', 'CHECKPOINT');
+command_ok(
+	[
+		'pg_rewind', '--target-pgdata', $pgdata,
+		'--source-server', $new_primary->connstr('postgres')
+	],
+	'pg_rewind of the old primary from the new one');
+copy("$conf_tmp/$_", "$pgdata/$_") or die "could not copy $_ back: $!"
+  foreach ('postgresql.conf', 'postgresql.auto.conf');
+$primary->append_conf('postgresql.conf',
+	sprintf("primary_conninfo = '%s'\n",
+		standby_conninfo($new_primary, 'rejoined_by_hand')));
+$primary->set_standby_mode;
+$primary->start;
+ok( $new_primary->poll_query_until(
+		'postgres',
+		"SELECT string_agg(application_name || ':' || sync_state, ','
+		                   ORDER BY application_name)
+		   FROM pg_stat_replication",
+		"hamonitor_primary:quorum,hamonitor_$other_name:quorum"),
+	'the rejoined old primary streams under its listed name, as a quorum standby');
+like($primary->safe_psql('postgres', "SELECT current_setting('primary_conninfo')"),
+	qr/application_name=hamonitor_primary\b/,
+	'the witness renamed it in its primary_conninfo');
+ok( wait_for_event(
+		$witness, $cluster, 'application_name_set', "node_name = 'primary'",
+		$before),
+	'application_name_set event for the old primary');
+is($new_primary->safe_psql('postgres', $ssn),
+	qq{ANY 1 ("hamonitor_primary", "hamonitor_$other_name")},
+	'the new primary lists it under that name');
+
+# ---------------------------------------------------------------------
 # off empties the list the witness set; quorum sets it again
 # ---------------------------------------------------------------------
 
@@ -148,11 +198,14 @@ ok( $witness->poll_query_until(
 wait_seconds($witness, 4);
 
 # ---------------------------------------------------------------------
-# R + W > N: ANY 1 of 2 listed, the old primary (listed, not rejoined) is
-# down: when the new primary crashes, the remaining standby alone is not
-# enough evidence that one holds every acknowledged commit
+# R + W > N: ANY 1 of 2 listed, the old primary (listed) is down again:
+# when the new primary crashes, the remaining standby alone is not enough
+# evidence that one holds every acknowledged commit
 # ---------------------------------------------------------------------
 
+$primary->stop('immediate');
+ok(wait_for_status($witness, 'primary', "health = 'down'", $cluster),
+	'the witness sees the old primary down again');
 $new_primary->safe_psql('postgres', 'INSERT INTO t VALUES (4)');
 $last_lsn = $new_primary->lsn('insert');
 ok(wait_for_status($witness, $other_name, "receive_lsn >= '$last_lsn'", $cluster),
@@ -165,5 +218,20 @@ ok( wait_for_event(
 	'failover blocked: 2 listed standbys must be seen, 1 more is needed');
 is(count_events($witness, $cluster, 'promoted', undef, $before),
 	0, 'nothing promoted');
+
+# a forced promotion skips that rule, and says what it risks
+my ($ret, $stdout, $stderr) = $witness->psql('postgres',
+	"SELECT hamonitor.promote('$other_name', '$cluster', force => true)");
+is($ret, 0, "promote($other_name, force => true) under the quorum");
+like($stdout, qr/forced under a synchronous quorum: acknowledged commits may be lost/,
+	'its result says acknowledged commits may be lost');
+like($stderr, qr/WARNING:  forced promotion .* acknowledged commits may be lost/,
+	'and its warning');
+ok( wait_for_event(
+		$witness, $cluster, 'promote',
+		"node_name = '$other_name' AND detail LIKE '%under a synchronous quorum, forced: acknowledged commits may be lost%'",
+		$before),
+	'and its event');
+ok(wait_until_promoted($other), "$other_name is out of recovery");
 
 done_testing();

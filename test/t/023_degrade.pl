@@ -53,6 +53,11 @@ ok(wait_for_event($witness, $cluster, 'durability_degraded', undef, $before),
 	'durability_degraded once the standby was gone for degrade_grace');
 ok($primary->poll_query_until('postgres', $ssn, ''),
 	'the witness emptied the list: writes go on');
+# its event commits with the sync action, just after the primary shows it
+ok( wait_for_event(
+		$witness, $cluster, 'synchronous_standby_names_set',
+		"detail LIKE '''''%'", $before),
+	'the sync action that emptied it is recorded');
 my $degraded_id = event_value($witness, $cluster, 'durability_degraded',
 	'min(event_id)', undef, $before);
 my $emptied_id = event_value($witness, $cluster,

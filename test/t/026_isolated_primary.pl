@@ -34,13 +34,15 @@ sub start_writer
 	open my $fh, '>', $script or die "writer script: $!";
 	print $fh "INSERT INTO t VALUES ($_);\n\\echo ack $_\n" foreach 1 .. $n;
 	close $fh;
-	my %w = (out => '', err => '');
+	# its output goes to a file: a pipe nobody reads would stop psql after
+	# 64 kB of "ack" lines, and with it the writes
+	my %w = (out => "$tmp/writer_" . $node->name . '.out', err => '');
 	$w{h} = IPC::Run::start(
 		[
 			'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
 			'-d', $node->connstr('postgres'), '-f', $script
 		],
-		'<', \undef, '>', \$w{out}, '2>', \$w{err});
+		'<', \undef, '>', $w{out}, '2>', \$w{err});
 	return \%w;
 }
 
@@ -106,7 +108,7 @@ sub isolate
 	wait_seconds($witness, 2);
 	$primary->stop('immediate');
 	$w->{h}->finish;
-	my @acked = $w->{out} =~ /^ack (\d+)$/mg;
+	my @acked = slurp_file($w->{out}) =~ /^ack (\d+)$/mg;
 	my $max = @acked ? $acked[-1] : 0;
 	cmp_ok($max, '>=', 100, "$mode: $max commits acknowledged in all");
 	my $missing = $new_primary->safe_psql(
