@@ -467,6 +467,10 @@ hamon_guard_query(PGconn **connp, const char *conninfo, const char *name,
 			strlcat(errbuf, edata->detail, errlen);
 		}
 		FreeErrorData(edata);
+		/* one line: the message goes into witness_status() and events */
+		for (char *p = errbuf; *p; p++)
+			if (*p == '\n' || *p == '\t')
+				*p = ' ';
 		HamonDisconnect(*connp);
 		*connp = NULL;
 		res = NULL;
