@@ -20,8 +20,9 @@
  *
  * The takeover rule: the standby promotes its own server (pg_promote) only
  * when (1) the active witness has not answered for
- * witness_takeover_timeout, (2) it reached a majority of the registered
- * nodes of every cluster in this round, and (3) none of the nodes it
+ * witness_takeover_timeout, (2) it reached, in this round, a majority of
+ * every cluster's nodes that the replicated catalog does not show down
+ * (the ones the active witness last saw), and (3) none of the nodes it
  * reached shows a fresh probe session of the witness pair.  The data nodes
  * are the arbiter: a probe session carries the witness's identity in its
  * application_name ("@<system identifier in hex>.<timeline>", HamonWitnessStamp),
@@ -43,7 +44,8 @@
  * probe workers never act (HamonWitnessMayAct, asked by worker.c before
  * anything is probed or decided).  A probe worker acts only once the guard
  * completed one check on the current timeline that reached a majority of
- * every cluster's nodes: a returning witness looks before it decides.
+ * every cluster's nodes (as in (2)): a returning witness looks before it
+ * decides.
  *
  * The guard's calls are blocking (with the latch, bounded by connect_timeout
  * and probe_timeout): it is not the probe loop, and a slow node only
@@ -147,6 +149,7 @@ typedef struct HamonWitnessTarget
 {
 	HamonWitnessNodeView view;
 	char	   *conninfo;
+	bool		known_down;		/* down in the catalog (the active's view) */
 	PGconn	   *conn;
 } HamonWitnessTarget;
 
@@ -269,13 +272,18 @@ HamonWitnessMayAct(void)
 static void
 hamon_wake_workers(void)
 {
+	Latch	   *latches[HAMON_MAX_WORKERS];
+	int			n = 0;
 	int			i;
 
 	SpinLockAcquire(&HamonShmem->mutex);
 	for (i = 0; i < HAMON_MAX_WORKERS; i++)
 		if (HamonShmem->workers[i].latch)
-			SetLatch(HamonShmem->workers[i].latch);
+			latches[n++] = HamonShmem->workers[i].latch;
 	SpinLockRelease(&HamonShmem->mutex);
+	/* a latch outlives its worker's exit: setting a stale one is harmless */
+	for (i = 0; i < n; i++)
+		SetLatch(latches[i]);
 }
 
 /* sets the reason shown by witness_status(), logged when it changes */
@@ -313,8 +321,11 @@ hamon_load_registry(void *arg)
 	extension_present = HamonExtensionExists();
 	if (!extension_present)
 		return;
-	rc = SPI_execute("SELECT cluster_name, node_name, conninfo"
-					 "  FROM hamonitor.node ORDER BY node_id", true, 0);
+	rc = SPI_execute("SELECT n.cluster_name, n.node_name, n.conninfo,"
+					 "       coalesce(s.health = 'down', false)"
+					 "  FROM hamonitor.node n"
+					 "  LEFT JOIN hamonitor.node_state s USING (node_id)"
+					 " ORDER BY n.node_id", true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the node registry: %s",
 			 SPI_result_code_string(rc));
@@ -325,6 +336,7 @@ hamon_load_registry(void *arg)
 		char	   *cluster_name = SPI_getvalue(tup, desc, 1);
 		char	   *node_name = SPI_getvalue(tup, desc, 2);
 		char	   *conninfo = SPI_getvalue(tup, desc, 3);
+		char	   *known_down = SPI_getvalue(tup, desc, 4);
 		HamonWitnessTarget *t;
 
 		MemoryContextSwitchTo(guard_cxt);
@@ -333,6 +345,7 @@ hamon_load_registry(void *arg)
 				sizeof(t->view.cluster_name));
 		strlcpy(t->view.node_name, node_name, sizeof(t->view.node_name));
 		t->conninfo = pstrdup(conninfo);
+		t->known_down = strcmp(known_down, "t") == 0;
 		loaded = lappend(loaded, t);
 		MemoryContextSwitchTo(txncxt);
 	}
@@ -557,13 +570,21 @@ hamon_check_targets(uint64 sysid, uint32 tli, TimestampTz now,
 		}
 	}
 
-	/* a majority of every cluster's registered nodes */
+	/*
+	 * A majority of every cluster's nodes that the catalog (the active
+	 * witness's last word, replicated) does not show down; of all its nodes
+	 * if it shows every one down.  A node already down before is no
+	 * witness of anything; one the active witness saw up but we cannot
+	 * reach may be on its side of a partition, so we need most of them.
+	 */
 	foreach(lc, targets)
 	{
 		HamonWitnessTarget *t = lfirst(lc);
 		ListCell   *lc2;
 		int			total = 0,
-					reached = 0;
+					reached = 0,
+					total_all = 0,
+					reached_all = 0;
 
 		foreach(lc2, targets)
 		{
@@ -571,9 +592,19 @@ hamon_check_targets(uint64 sysid, uint32 tli, TimestampTz now,
 
 			if (strcmp(u->view.cluster_name, t->view.cluster_name) != 0)
 				continue;
+			total_all++;
+			if (u->view.reached)
+				reached_all++;
+			if (u->known_down)
+				continue;
 			total++;
 			if (u->view.reached)
 				reached++;
+		}
+		if (total == 0)
+		{
+			total = total_all;
+			reached = reached_all;
 		}
 		if (2 * reached <= total)
 			majority = false;
@@ -737,7 +768,7 @@ hamon_round_standby(uint64 sysid, uint32 tli, TimestampTz now)
 	}
 	if (!majority)
 	{
-		hamon_set_reason(LOG, "the active witness does not answer (%s), and only %d of %d data nodes were reached: not enough to confirm it is gone", err, nreached, ntargets);
+		hamon_set_reason(LOG, "the active witness does not answer (%s), and only %d of %d data nodes were reached, not a majority of every cluster's nodes that were up: not enough to confirm it is gone", err, nreached, ntargets);
 		return;
 	}
 	if (!hamon_witness_takeover)
