@@ -407,6 +407,15 @@ hamon_define_settings(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("pg_hamonitor.witness_synchronous",
+							 gettext_noop("The active witness names its standby witnesses in its own synchronous_standby_names, emptied when none streams for witness_takeover_timeout."),
+							 NULL,
+							 &hamon_witness_synchronous,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("pg_hamonitor");
 }
 

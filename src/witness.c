@@ -67,9 +67,12 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "postmaster/postmaster.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/shmem.h"
@@ -96,6 +99,10 @@
 
 bool		hamon_witness_takeover = false;
 int			hamon_witness_takeover_timeout = 10000;
+bool		hamon_witness_synchronous = false;
+
+/* when a standby witness last streamed from us (witness_synchronous) */
+static TimestampTz sync_seen_at = 0;
 
 typedef enum HamonWitnessRole
 {
@@ -803,6 +810,90 @@ hamon_round_standby(uint64 sysid, uint32 tli, TimestampTz now)
 	PG_END_TRY();
 }
 
+/*
+ * witness_synchronous: the active witness names the standby witnesses that
+ * stream from it in its own synchronous_standby_names (ANY 1), so that a
+ * commit that waits for them (an action row: HamonEngineEnqueue commits
+ * synchronously) is on a standby witness before the action starts.  The
+ * degrade rule: with no standby witness streaming for
+ * witness_takeover_timeout (at once on a witness that never had one, e.g.
+ * just promoted), the list is emptied, so a lone witness never waits.
+ * Written with ALTER SYSTEM (postgresql.auto.conf) and a reload.
+ */
+typedef struct HamonSyncRead
+{
+	char	   *names;			/* quoted application_names, or NULL */
+	char	   *set;			/* the value to write, or NULL */
+} HamonSyncRead;
+
+static void
+hamon_sync_read(void *arg)
+{
+	HamonSyncRead *r = (HamonSyncRead *) arg;
+	int			rc;
+
+	rc = SPI_execute("SELECT pg_catalog.string_agg("
+					 "  pg_catalog.quote_ident(application_name), ', '"
+					 "  ORDER BY application_name)"
+					 "  FROM pg_catalog.pg_stat_replication"
+					 " WHERE state = 'streaming'", true, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read pg_stat_replication");
+	r->names = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (r->names)
+		r->names = MemoryContextStrdup(round_cxt, r->names);
+}
+
+static void
+hamon_sync_write(void *arg)
+{
+	HamonSyncRead *r = (HamonSyncRead *) arg;
+	char	   *sql = psprintf("ALTER SYSTEM SET synchronous_standby_names = %s",
+							   quote_literal_cstr(r->set));
+	List	   *parsed = raw_parser(sql, RAW_PARSE_DEFAULT);
+	RawStmt    *raw = linitial_node(RawStmt, parsed);
+
+	/* not through ProcessUtility: that refuses a transaction block */
+	AlterSystemSetConfigFile(castNode(AlterSystemStmt, raw->stmt));
+}
+
+static void
+hamon_manage_sync(TimestampTz now)
+{
+	const char *current = GetConfigOption("synchronous_standby_names",
+										  false, false);
+	HamonSyncRead r = {NULL, NULL};
+
+	if (!hamon_witness_synchronous)
+		return;
+	if (!HamonRunInTransaction(hamon_sync_read, &r,
+							   "read the standby witnesses"))
+		return;
+	if (r.names != NULL)
+	{
+		sync_seen_at = now;
+		r.set = psprintf("ANY 1 (%s)", r.names);
+	}
+	else if (sync_seen_at == 0 ||
+			 now - sync_seen_at >=
+			 (int64) hamon_witness_takeover_timeout * 1000)
+		r.set = "";
+	else
+		return;
+	if (current != NULL && strcmp(current, r.set) == 0)
+		return;
+	if (!HamonRunInTransaction(hamon_sync_write, &r,
+							   "set synchronous_standby_names"))
+		return;
+	ereport(LOG,
+			(errmsg("pg_hamonitor witness: synchronous_standby_names = '%s' (%s)",
+					r.set, r.names ? "standby witnesses streaming" :
+					"degraded: no standby witness streaming")));
+	if (kill(PostmasterPid, SIGHUP) != 0)
+		ereport(WARNING,
+				(errmsg("pg_hamonitor witness: could not signal the postmaster to reload: %m")));
+}
+
 /* one round of a witness that is not in recovery: superseded or not? */
 static void
 hamon_round_active(uint64 sysid, uint32 tli, TimestampTz now)
@@ -819,6 +910,10 @@ hamon_round_active(uint64 sysid, uint32 tli, TimestampTz now)
 	pending = WitnessShmem->takeover_event_pending;
 	superseded = WitnessShmem->superseded;
 	SpinLockRelease(&WitnessShmem->mutex);
+
+	/* first: a list naming a standby witness that is gone is emptied */
+	if (!superseded)
+		hamon_manage_sync(now);
 
 	/* a takeover of ours: recorded once the server is writable */
 	if (pending)
@@ -904,6 +999,8 @@ HamonWitnessMain(Datum main_arg)
 	pgstat_report_appname("pg_hamonitor witness guard");
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
 					PGC_S_OVERRIDE);
+	/* the guard's own writes never wait for a standby witness */
+	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
 	guard_cxt = AllocSetContextCreate(TopMemoryContext, "pg_hamonitor witness",
 									  ALLOCSET_DEFAULT_SIZES);
 	round_cxt = AllocSetContextCreate(TopMemoryContext,

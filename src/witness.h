@@ -19,6 +19,7 @@
 /* settings (pg_hamonitor.c) */
 extern bool hamon_witness_takeover;
 extern int	hamon_witness_takeover_timeout;
+extern bool hamon_witness_synchronous;
 
 extern Size HamonWitnessShmemSize(void);
 extern void HamonWitnessShmemInit(void);
