@@ -47,9 +47,15 @@
  * every cluster's nodes (as in (2)): a returning witness looks before it
  * decides.
  *
+ * With witness_synchronous the active witness's guard also keeps its own
+ * synchronous_standby_names naming the standby witnesses that stream from
+ * it, with a degrade rule (hamon_manage_sync).
+ *
  * The guard's calls are blocking (with the latch, bounded by connect_timeout
- * and probe_timeout): it is not the probe loop, and a slow node only
- * delays its own next check.
+ * and probe_timeout, one node after another): it is not the probe loop,
+ * which never waits for it; a node that does not answer lengthens the
+ * guard's round, and so delays a takeover or a superseded check, by at most
+ * those timeouts.
  *
  * Copyright (c) 2026, pg_hamonitor developers
  *
