@@ -8,8 +8,8 @@
 #  - w1 is killed (SIGKILL, postmaster and children): w2 takes over, and a
 #    crash of the data primary right after is failed over by w2, once;
 #  - w1 comes back: it finds w2's sessions on a higher witness timeline,
-#    says it is superseded and does not act; the next crash of a data
-#    primary is handled once, by w2.
+#    says it is superseded and does not act (nor start a manual action);
+#    the next crash of a data primary is handled once, by w2.
 
 use strict;
 use warnings;
@@ -165,6 +165,14 @@ is($w1->safe_psql('postgres',
 		  WHERE event_id > $mark1 AND kind NOT IN ('witness_superseded')"),
 	'0', 'w1 recorded nothing: it neither probed nor decided');
 is(witness_status($w1, 'role'), 'superseded', 'w1 is still superseded');
+
+# nor does it start a manual action, though its stale catalog would allow a
+# switchover (it still shows the first primary up)
+my $err = '';
+$w1->psql('postgres', "SELECT hamonitor.switchover('sb1', 'main')",
+	stderr => \$err);
+like($err, qr/this witness does not act: no switchover of node "sb1"/,
+	'a manual switchover on w1 is refused: it does not act');
 
 # a restart does not make w1 forget it
 $w1->restart;
