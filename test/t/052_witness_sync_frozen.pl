@@ -7,6 +7,8 @@
 # before the action starts; with the standby witness gone for
 # witness_takeover_timeout the list is emptied (degrade), so a failover
 # never waits for it longer than that.
+# Then, on the same servers, a frozen active witness (SIGSTOP): stale
+# sessions, a takeover, and the old witness superseded once it wakes up.
 
 use strict;
 use warnings;
@@ -75,5 +77,51 @@ $proxy = start_proxy($w1, port => $proxy->{port});
 ok($w1->poll_query_until('postgres', 'SHOW synchronous_standby_names',
 		'ANY 1 (w2)'),
 	'link back: w2 is named again');
+
+# The active witness hangs instead of dying (SIGSTOP of every process):
+# its sessions stay open on the data nodes, as those of a host that
+# vanished without a TCP reset would, but stop running queries.  Stale
+# sessions prove nothing: the standby witness takes over.  When the old
+# witness wakes up, acting all along in its own eyes, its guard finds the
+# newer witness on the data nodes and it stops: superseded.
+my $live = $other;
+$w1->wait_for_catchup('w2', 'replay', $w1->lsn('insert'));
+ok( $w2->poll_query_until(
+		'postgres', "SELECT role = 'standby' AND active_witness_reachable
+		   AND fresh_sessions >= 1 FROM hamonitor.witness_status()"),
+	'w2 watches w1 and its session on the live node');
+my $sysid = witness_status($w1, 'to_hex(system_identifier::bigint)');
+my $w1_sessions = "SELECT count(*) FROM pg_stat_activity
+  WHERE application_name ILIKE 'pg_hamonitor/main/${\ $live->name }\@$sysid.1'";
+is($live->safe_psql('postgres', $w1_sessions), '1',
+	'w1 probes the live node');
+
+$mark = last_event_id($w2);
+my @frozen = freeze_server($w1);
+ok( $w2->poll_query_until(
+		'postgres', 'SELECT acting FROM hamonitor.witness_status()'),
+	'w1 frozen: w2 takes over');
+is($live->safe_psql('postgres', $w1_sessions),
+	'1',
+	'w1\'s probe session is still open on the live node: it was stale, not gone'
+);
+like(
+	event_value($w2, $cluster, 'witness_takeover', 'detail', undef, $mark),
+	qr/none of the 1 data nodes reached/,
+	'the witness_takeover event says why (the two dead nodes do not count)');
+ok($w2->poll_query_until('postgres', 'SHOW synchronous_standby_names', ''),
+	'w2, with no standby witness, names none');
+
+thaw_server(@frozen);
+ok( $w1->poll_query_until(
+		'postgres', "SELECT role = 'superseded' AND NOT acting
+		   AND newer_timeline = 2 FROM hamonitor.witness_status()"),
+	'w1 wakes up, finds w2 on witness timeline 2: superseded');
+ok(wait_for_event($w1, $cluster, 'witness_superseded'),
+	'a witness_superseded event on w1');
+ok($live->poll_query_until('postgres', $w1_sessions, '0'),
+	'w1\'s probe workers stopped: its session on the live node is closed');
+is(witness_status($w2, 'role'), 'active', 'w2 is still the active witness');
+is(in_recovery($live), 'f', 'the data cluster is untouched');
 
 done_testing();
