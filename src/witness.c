@@ -25,9 +25,10 @@
  * (the ones the active witness last saw), and (3) none of the nodes it
  * reached shows a fresh probe session of the witness pair.  The data nodes
  * are the arbiter: a probe session carries the witness's identity in its
- * application_name ("@<system identifier in hex>.<timeline>", HamonWitnessStamp),
- * under the witness's own role (usename), and runs a query every probe
- * interval; a session whose last query started or ended within
+ * application_name ("@<system identifier in hex>.<timeline>",
+ * HamonWitnessStamp), under the witness's own role (usename), and runs a
+ * query every probe interval; a session whose last query started or ended
+ * within
  * HAMON_WITNESS_FRESH_INTERVALS probe intervals (at least
  * HAMON_WITNESS_FRESH_MIN_MS) is an active witness that is alive.  A
  * session of a host that vanished without a TCP reset stays open until the
@@ -1119,7 +1120,8 @@ hamonitor_witness_status(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(role);
 	values[1] = BoolGetDatum(acting);
 	values[2] = BoolGetDatum(hamon_witness_takeover);
-	values[3] = CStringGetTextDatum(psprintf(UINT64_FORMAT, GetSystemIdentifier()));
+	values[3] = CStringGetTextDatum(psprintf(UINT64_FORMAT,
+											 GetSystemIdentifier()));
 	values[4] = Int64GetDatum((int64) hamon_own_timeline());
 	if (in_recovery && s.running)
 		values[5] = BoolGetDatum(s.active_reachable);
