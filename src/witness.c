@@ -28,8 +28,7 @@
  * application_name ("@<system identifier in hex>.<timeline>",
  * HamonWitnessStamp), under the witness's own role (usename), and runs a
  * query every probe interval; a session whose last query started or ended
- * within
- * HAMON_WITNESS_FRESH_INTERVALS probe intervals (at least
+ * within HAMON_WITNESS_FRESH_INTERVALS probe intervals (at least
  * HAMON_WITNESS_FRESH_MIN_MS) is an active witness that is alive.  A
  * session of a host that vanished without a TCP reset stays open until the
  * data node's keepalives close it, but goes stale: an open session alone
