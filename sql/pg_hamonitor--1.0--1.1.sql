@@ -1039,3 +1039,54 @@ SELECT cluster_name, kind, 0, count(*)
 
 REVOKE ALL ON hamonitor.event_count FROM PUBLIC;
 GRANT SELECT ON hamonitor.event_count TO pg_monitor;
+
+-- ==========================================================================
+-- Witness redundancy (src/witness.c): a standby witness that takes over by
+-- itself, a superseded witness that stops acting.  Both functions read the
+-- witness guard's shared memory, so they answer on a standby witness (in
+-- recovery) too.  Events witness_takeover and witness_superseded go to
+-- hamonitor.event like any other.
+-- ==========================================================================
+
+-- This witness: its role in the pair (active, starting, standby,
+-- promoting, superseded), whether it acts, its identity, what it sees of
+-- the active witness (on a standby) and of the data nodes, and why.
+CREATE FUNCTION hamonitor.witness_status(
+    OUT role text,
+    OUT acting boolean,
+    OUT takeover boolean,
+    OUT system_identifier text,
+    OUT timeline bigint,
+    OUT active_witness_reachable boolean,
+    OUT active_witness_last_seen timestamptz,
+    OUT active_witness_lost_since timestamptz,
+    OUT data_nodes integer,
+    OUT data_nodes_reached integer,
+    OUT fresh_sessions integer,
+    OUT newer_timeline bigint,
+    OUT checked_at timestamptz,
+    OUT reason text)
+RETURNS record
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'hamonitor_witness_status';
+
+-- The data nodes as the witness guard last saw them: reached or not, in
+-- recovery, fresh probe sessions of the witness pair there.
+CREATE FUNCTION hamonitor.witness_nodes(
+    OUT cluster_name text,
+    OUT node_name text,
+    OUT reached boolean,
+    OUT in_recovery boolean,
+    OUT fresh_sessions integer,
+    OUT last_reached timestamptz,
+    OUT error text)
+RETURNS SETOF record
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'hamonitor_witness_nodes';
+
+REVOKE EXECUTE ON FUNCTION hamonitor.witness_status() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION hamonitor.witness_nodes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION hamonitor.witness_status() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION hamonitor.witness_nodes() TO pg_monitor;

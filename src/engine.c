@@ -99,6 +99,7 @@
 #include "action.h"
 #include "catalog.h"
 #include "engine.h"
+#include "witness.h"
 #include "remote.h"
 #include "slots.h"
 #include "state.h"
@@ -822,7 +823,7 @@ HamonEngineRequest(const HamonActionRequest *req)
 {
 	BackgroundWorkerHandle *handle;
 	BgwHandleStatus status;
-	int			slot = hamon_claim_slot(0, req);
+	int			slot;
 	pid_t		pid;
 	int64		action_id = 0;
 	bool		done = false;
@@ -833,6 +834,19 @@ HamonEngineRequest(const HamonActionRequest *req)
 	char	   *sqlstate;
 	text	   *result;
 
+	/*
+	 * A paired witness that is superseded (or has not yet checked that it
+	 * is not) starts no action, manual ones included (witness.c).  Checked
+	 * before a slot is claimed: nothing to clean up.
+	 */
+	if (!HamonWitnessMayAct())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this witness does not act: no %s of node \"%s\" is started",
+						HamonActionKindName(req->kind), req->node_name),
+				 errhint("See hamonitor.witness_status(): a superseded witness is rebuilt as the standby of the active one.")));
+
+	slot = hamon_claim_slot(0, req);
 	if (slot < 0 || !hamon_launch(slot, &handle))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),

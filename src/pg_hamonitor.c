@@ -32,6 +32,7 @@
 #include "hooks.h"
 #include "http.h"
 #include "pg_hamonitor.h"
+#include "witness.h"
 
 PG_MODULE_MAGIC;
 
@@ -114,6 +115,9 @@ _PG_init(void)
 		HamonRegisterHttpWorker();
 	/* event_command may be set at any reload: the hook worker always runs */
 	HamonRegisterHookWorker();
+	/* a witness pair: the guard watches (standby) or checks (active) */
+	if (hamon_witness_takeover)
+		HamonRegisterWitnessWorker();
 }
 
 /*
@@ -385,6 +389,33 @@ hamon_define_settings(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("pg_hamonitor.witness_takeover",
+							 gettext_noop("Pairs this witness with a hot standby of it: the standby takes over by itself, a superseded witness stops acting."),
+							 NULL,
+							 &hamon_witness_takeover,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.witness_takeover_timeout",
+							gettext_noop("Time the active witness must be unreachable before its standby takes over."),
+							NULL,
+							&hamon_witness_takeover_timeout,
+							10000, 1000, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_hamonitor.witness_synchronous",
+							 gettext_noop("The active witness names its standby witnesses in its own synchronous_standby_names, emptied when none streams for witness_takeover_timeout."),
+							 NULL,
+							 &hamon_witness_synchronous,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("pg_hamonitor");
 }
 
@@ -395,6 +426,7 @@ hamon_shmem_request(void)
 		prev_shmem_request_hook();
 
 	RequestAddinShmemSpace(MAXALIGN(sizeof(HamonShared)));
+	RequestAddinShmemSpace(HamonWitnessShmemSize());
 }
 
 static void
@@ -414,6 +446,7 @@ hamon_shmem_startup(void)
 		pg_atomic_init_u64(&HamonShmem->probes_total, 0);
 		pg_atomic_init_u64(&HamonShmem->probe_failures_total, 0);
 	}
+	HamonWitnessShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

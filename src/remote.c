@@ -30,6 +30,7 @@
 
 #include "pg_hamonitor.h"
 #include "remote.h"
+#include "witness.h"
 
 #define HAMON_MASK "********"
 
@@ -246,17 +247,30 @@ HamonReplaceHost(const char *node_name, const char *conninfo,
 /*
  * HamonApplicationName
  *		"pg_hamonitor/<cluster>/<node>", cut to NAMEDATALEN - 1 bytes on a
- *		character boundary, as the peer would otherwise truncate it.
+ *		character boundary, as the peer would otherwise truncate it.  A
+ *		paired witness (witness_takeover) adds its identity at the end,
+ *		never cut: "@<system identifier, hex>.<timeline>" (witness.c), which
+ *		the other witness of the pair reads on the data nodes.
  *		The result is palloc'd.
  */
 char *
 HamonApplicationName(const char *cluster_name, const char *node_name)
 {
+	char	   *stamp = HamonWitnessStamp();
 	char	   *name = psprintf("pg_hamonitor/%s/%s", cluster_name, node_name);
+	int			room = NAMEDATALEN - 1 - (stamp ? strlen(stamp) : 0);
 	int			len = strlen(name);
 
-	if (len >= NAMEDATALEN)
-		name[pg_mbcliplen(name, len, NAMEDATALEN - 1)] = '\0';
+	if (len > room)
+		name[pg_mbcliplen(name, len, room)] = '\0';
+	if (stamp)
+	{
+		char	   *stamped = psprintf("%s%s", name, stamp);
+
+		pfree(name);
+		pfree(stamp);
+		name = stamped;
+	}
 	return name;
 }
 
@@ -317,8 +331,8 @@ HamonConnectStartAt(const char *conninfo, const char *application_name,
 
 	for (opt = opts; opt->keyword != NULL; opt++)
 		nopts++;
-	keys = palloc0(sizeof(char *) * (nopts + 6));
-	vals = palloc0(sizeof(char *) * (nopts + 6));
+	keys = palloc0(sizeof(char *) * (nopts + 10));
+	vals = palloc0(sizeof(char *) * (nopts + 10));
 
 	for (opt = opts; opt->keyword != NULL; opt++)
 	{
@@ -357,6 +371,36 @@ HamonConnectStartAt(const char *conninfo, const char *application_name,
 	}
 	keys[n] = "application_name";
 	vals[n++] = application_name;
+
+	/*
+	 * A paired witness's sessions must die with a vanished peer host within
+	 * seconds, not the kernel's minutes (witness.c reads sessions'
+	 * freshness on the data nodes): keepalives and tcp_user_timeout, unless
+	 * the conninfo sets them.
+	 */
+	if (hamon_witness_takeover)
+	{
+		static const char *const ka_keys[] = {
+			"keepalives_idle", "keepalives_interval", "keepalives_count",
+			"tcp_user_timeout"
+		};
+		static char user_timeout[16];
+		const char *ka_vals[] = {"2", "1", "3", user_timeout};
+		int			k;
+
+		snprintf(user_timeout, sizeof(user_timeout), "%d",
+				 Max(hamon_probe_timeout + hamon_connect_timeout, 2000));
+		for (k = 0; k < lengthof(ka_keys); k++)
+		{
+			for (opt = opts; opt->keyword != NULL; opt++)
+				if (strcmp(opt->keyword, ka_keys[k]) == 0)
+					break;
+			if (opt->keyword != NULL && opt->val != NULL)
+				continue;
+			keys[n] = ka_keys[k];
+			vals[n++] = ka_vals[k];
+		}
+	}
 	if (startup_search_path)
 	{
 		keys[n] = "options";

@@ -60,6 +60,7 @@
 #include "resolve.h"
 #include "slots.h"
 #include "state.h"
+#include "witness.h"
 
 /* how often an idle worker looks for the extension or the end of recovery */
 #define HAMON_IDLE_CHECK_MS 1000
@@ -296,6 +297,19 @@ hamon_activate(void)
 		{
 			ereport(LOG,
 					(errmsg("pg_hamonitor worker %d pauses: the witness is in recovery",
+							worker.index)));
+			hamon_deactivate();
+		}
+		return false;
+	}
+
+	/* a paired witness acts only once it knows it was not superseded */
+	if (!HamonWitnessMayAct())
+	{
+		if (worker.active)
+		{
+			ereport(LOG,
+					(errmsg("pg_hamonitor worker %d stops: this witness may not act (hamonitor.witness_status())",
 							worker.index)));
 			hamon_deactivate();
 		}

@@ -39,7 +39,10 @@ create_witness (fast probe settings; failover => 1 adds the failover
 settings; defaults => 1 keeps the extension's defaults, for benchmarks),
 create_node (a lone server), create_ha_cluster (a primary and streaming
 standbys, each naming itself in application_name; logical, wal_log_hints,
-conf, primary_conf options), add_standby.
+conf, primary_conf options), add_standby; create_witness_pair (an active
+witness and its standby witness, witness_takeover on) and witness_status
+(a column of hamonitor.witness_status()) for the witness redundancy tests
+and benchmark.
 
 =item registration and waits
 
@@ -114,6 +117,8 @@ our @EXPORT = qw(
   start_bg_psql
   finish_bg_psql
   create_witness
+  create_witness_pair
+  witness_status
   create_node
   create_ha_cluster
   add_standby
@@ -358,6 +363,62 @@ pg_hamonitor.repoint_timeout = '10s'
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION pg_hamonitor');
 	return $node;
+}
+
+=pod
+
+=item create_witness_pair($name1, $name2, %params)
+
+Creates a witness pair: $name1 (create_witness with failover => 1,
+allows_streaming, pg_hamonitor.witness_takeover on and
+witness_takeover_timeout $params{timeout} ms, 3000 by default) and $name2,
+a hot standby of it from a base backup, started.  The standby reaches the
+active witness through a TCP proxy (start_proxy) in its primary_conninfo,
+so that stop_helper on the proxy cuts the link between the two witnesses
+(streaming and the guard's check alike).  extra_conf => '...' is added to
+the first witness's settings (and so the second's).  Returns ($w1, $w2,
+$proxy) once the standby has caught up.
+
+=cut
+
+sub create_witness_pair
+{
+	my ($name1, $name2, %params) = @_;
+	my $timeout = $params{timeout} || 3000;
+
+	my $w1 = create_witness(
+		$name1,
+		failover         => 1,
+		allows_streaming => 1,
+		extra_conf       => "pg_hamonitor.witness_takeover = on\n"
+		  . "pg_hamonitor.witness_takeover_timeout = '${timeout}ms'\n"
+		  . ($params{extra_conf} // ''));
+	$w1->backup("${name1}_pair_backup");
+	my $proxy = start_proxy($w1);
+	my $w2 = PostgreSQL::Test::Cluster->new($name2);
+	$w2->init_from_backup($w1, "${name1}_pair_backup", has_streaming => 1);
+	$w2->append_conf('postgresql.conf',
+		"primary_conninfo = 'host=127.0.0.1 port=$proxy->{port} "
+		  . "application_name=$name2'\n");
+	$w2->start;
+	$w1->wait_for_catchup($name2, 'replay', $w1->lsn('insert'));
+	return ($w1, $w2, $proxy);
+}
+
+=pod
+
+=item witness_status($witness, $sql_expr)
+
+Returns an SQL expression over hamonitor.witness_status() on $witness
+(e.g. 'role', 'acting').
+
+=cut
+
+sub witness_status
+{
+	my ($witness, $expr) = @_;
+	return $witness->safe_psql('postgres',
+		"SELECT $expr FROM hamonitor.witness_status()");
 }
 
 =pod

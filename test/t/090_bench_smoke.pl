@@ -24,7 +24,8 @@ my %figures = (
 	probe_scale    => qr/^RESULT probe_scale /m,
 	history_cost   => qr/^RESULT history_cost /m,
 	rpo            => qr/^RESULT rpo writes_accepted_quorum /m,
-	haproxy_failover => qr/^RESULT haproxy_failover first_write /m);
+	haproxy_failover => qr/^RESULT haproxy_failover first_write /m,
+	witness_takeover => qr/^RESULT witness_takeover takeover .*\n^RESULT witness_takeover overhead .*\n^RESULT witness_takeover combined_writable /m);
 
 for my $script (sort keys %figures)
 {
