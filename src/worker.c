@@ -10,10 +10,17 @@
  * deadline and nothing else, and a connection that closes wakes the
  * worker at once.  A round of the loop:
  *
- *	 tick every node (start due probes, fail late ones)
+ *	 tick every node: start due probes, fail late ones (probe.c)
  *	 -> fold finished probes into node state (state.c)
- *	 -> write state, history and events in one transaction (catalog.c)
+ *	 -> review the clusters that heard something: decide (decide.c) and
+ *		plan actions (failover.c)
+ *	 -> write state, history, events and the planned actions in one
+ *		transaction (catalog.c, engine.c)
+ *	 -> launch the committed actions, each in a worker of its own (engine.c)
+ *	 -> review the slots of the clusters that heard something (slots.c)
  *	 -> wait for the next socket, deadline or latch.
+ *
+ * hamon_flush_results runs that path, one function a step.
  *
  * The wait set is built with slack: a new socket is added to it, a closed
  * one just forgotten (epoll drops a closed descriptor by itself, and PG15
@@ -125,6 +132,15 @@ static void hamon_deactivate(void);
 static void hamon_load_nodes(void *arg);
 static void hamon_merge_nodes(List *loaded, List *loaded_clusters);
 static void hamon_flush_results(bool force);
+static void hamon_fold_results(TimestampTz now);
+static void hamon_probe_cluster_now(HamonNode *node, TimestampTz now);
+static void hamon_keep_record(HamonNode *node, TimestampTz now);
+static void hamon_review_clusters(TimestampTz now, List **actions);
+static void hamon_collect_dirty(HamonBatchWrite *write);
+static bool hamon_batch_due(HamonBatchWrite *write, bool force,
+							TimestampTz now);
+static bool hamon_write_batch(HamonBatchWrite *write, TimestampTz now);
+static void hamon_review_touched_slots(void);
 static void hamon_write_results(void *arg);
 static void hamon_keep_failed_batch(TimestampTz now);
 static void hamon_purge(TimestampTz now);
@@ -506,33 +522,67 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 }
 
 /*
- * Folds every finished probe into its node's state at once and reviews
- * the clusters that heard something (failover decisions, fencing); then
- * writes the batch in one transaction (with the actions the review
- * planned, written ahead), launches those actions (engine.c), and
- * reviews slots.  Plain results wait up to
- * HAMON_WRITE_DELAY_MS to share a transaction; anything that matters (an
- * event, a change of primary or flags, an action) is written at once, as
- * is everything when force is set.  A primary that has just gone down
- * makes the other nodes of its cluster be probed at once: their view is
- * what tells a dead primary from a witness that merely lost sight of it.
+ * One pass of the data path over what the sockets brought in, each step a
+ * function of its own:
+ *
+ *	 probe -> state		hamon_fold_results: finished probes into node state
+ *	 decide -> plan		hamon_review_clusters: failover decisions, fencing
+ *	 (write ahead)		hamon_write_batch: state, history, events and the
+ *						planned actions, in one transaction
+ *	 act				HamonEngineLaunchPlanned: the committed actions start
+ *	 slots				hamon_review_touched_slots: alarms, managed slots
+ *
+ * Plain results wait up to HAMON_WRITE_DELAY_MS to share a transaction;
+ * anything that matters (an event, a change of primary or flags, an
+ * action) is written at once, as is everything when force is set.  Nothing
+ * after the write runs unless it committed: an action may only follow a
+ * committed decision, and a cluster's slots are reviewed (and its touched
+ * flag cleared) once what the review saw is in the catalog.
  */
 static void
 hamon_flush_results(bool force)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(worker.batch_cxt);
-	List	   *clusters = NIL;
-	List	   *flagged = NIL;
-	List	   *actions = NIL;
-	ListCell   *lc;
-	HamonBatchWrite write;
 	TimestampTz now = GetCurrentTimestamp();
+	HamonBatchWrite write;
+	bool		written = false;
+
+	memset(&write, 0, sizeof(write));
+	hamon_fold_results(now);
+	hamon_review_clusters(now, &write.actions);
+	hamon_collect_dirty(&write);
+
+	if (hamon_batch_due(&write, force, now) && hamon_write_batch(&write, now))
+	{
+		/* the decisions are committed: their actions may start */
+		HamonEngineLaunchPlanned(write.actions);
+		hamon_review_touched_slots();
+		written = true;
+	}
+
+	MemoryContextSwitchTo(oldcxt);
+	/* results still pending live in batch_cxt: keep it until they are out */
+	if (written && worker.records == NIL)
+		MemoryContextReset(worker.batch_cxt);
+	MemoryContextReset(worker.cycle_cxt);
+}
+
+/*
+ * probe -> state: folds every finished probe into its node's state
+ * (state.c, which queues the events) and keeps a copy of the result for the
+ * write, so the node may probe again at once.  A primary that has just gone
+ * down makes the other nodes of its cluster be probed at once: their view
+ * is what tells a dead primary from a witness that merely lost sight of it.
+ */
+static void
+hamon_fold_results(TimestampTz now)
+{
+	ListCell   *lc;
 
 	foreach(lc, worker.nodes)
 	{
 		HamonNode  *node = (HamonNode *) lfirst(lc);
 		HamonRole	old_role = node->role;
-		HamonProbeRecord *rec;
 
 		if (!node->result_ready)
 			continue;
@@ -540,64 +590,107 @@ hamon_flush_results(bool force)
 		if (HamonApplyProbe(node, &worker.events) &&
 			node->health == HAMON_HEALTH_DOWN &&
 			old_role == HAMON_ROLE_PRIMARY)
-		{
-			ListCell   *lc2;
-
-			foreach(lc2, node->cluster->members)
-				if (lfirst(lc2) != node)
-					HamonProbeNow((HamonNode *) lfirst(lc2), now);
-		}
-
-		/* keep the result for the write; the node may probe again */
-		rec = palloc(sizeof(HamonProbeRecord));
-		rec->node = node;
-		rec->role = node->role;
-		rec->result = node->result;
-		if (node->result.slots_json)
-			rec->result.slots_json = pstrdup(node->result.slots_json);
-		worker.records = lappend(worker.records, rec);
-		if (worker.records_since == 0)
-			worker.records_since = now;
+			hamon_probe_cluster_now(node, now);
+		hamon_keep_record(node, now);
 		node->result_ready = false;
 	}
+}
 
-	/* review the clusters that heard something, or are deciding */
+/* the other nodes of node's cluster are probed at once */
+static void
+hamon_probe_cluster_now(HamonNode *node, TimestampTz now)
+{
+	ListCell   *lc;
+
+	foreach(lc, node->cluster->members)
+		if (lfirst(lc) != node)
+			HamonProbeNow((HamonNode *) lfirst(lc), now);
+}
+
+/* a copy of node's result, pending for the next write (in batch_cxt) */
+static void
+hamon_keep_record(HamonNode *node, TimestampTz now)
+{
+	HamonProbeRecord *rec = palloc(sizeof(HamonProbeRecord));
+
+	rec->node = node;
+	rec->role = node->role;
+	rec->result = node->result;
+	if (node->result.slots_json)
+		rec->result.slots_json = pstrdup(node->result.slots_json);
+	worker.records = lappend(worker.records, rec);
+	if (worker.records_since == 0)
+		worker.records_since = now;
+}
+
+/*
+ * decide -> plan: reviews the clusters that heard something, or are still
+ * deciding (failover.c); the actions they plan are added to *actions, to be
+ * written ahead with the batch.
+ */
+static void
+hamon_review_clusters(TimestampTz now, List **actions)
+{
+	ListCell   *lc;
+
 	foreach(lc, worker.clusters)
 	{
 		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
 
 		if (cluster->touched || cluster->deciding)
 			HamonReviewCluster(cluster, cluster->members, now,
-							   &worker.events, &actions);
-		if (cluster->dirty)
-			clusters = lappend(clusters, cluster);
+							   &worker.events, actions);
 	}
+}
+
+/* the clusters and nodes whose state in memory is newer than the catalog's */
+static void
+hamon_collect_dirty(HamonBatchWrite *write)
+{
+	ListCell   *lc;
+
+	foreach(lc, worker.clusters)
+		if (((HamonCluster *) lfirst(lc))->dirty)
+			write->clusters = lappend(write->clusters, lfirst(lc));
 	foreach(lc, worker.nodes)
-	{
-		HamonNode  *node = (HamonNode *) lfirst(lc);
+		if (((HamonNode *) lfirst(lc))->flags_dirty)
+			write->flagged = lappend(write->flagged, lfirst(lc));
+}
 
-		if (node->flags_dirty)
-			flagged = lappend(flagged, node);
-	}
-
-	if (worker.events != NIL || actions != NIL || clusters != NIL ||
-		flagged != NIL)
+/*
+ * Whether the batch is to be written now: anything that matters at once,
+ * plain results once the oldest has waited HAMON_WRITE_DELAY_MS, nothing
+ * before the retry time of a failed write.
+ */
+static bool
+hamon_batch_due(HamonBatchWrite *write, bool force, TimestampTz now)
+{
+	if (worker.events != NIL || write->actions != NIL ||
+		write->clusters != NIL || write->flagged != NIL)
 		force = true;
 	if (worker.records == NIL && !force)
-		goto out;
+		return false;
 	if (!force && now - worker.records_since <
 		HAMON_WRITE_DELAY_MS * INT64CONST(1000))
-		goto out;
+		return false;
 	if (worker.write_failing && now < worker.write_retry_at)
-		goto out;
+		return false;
+	return true;
+}
 
-	write.records = worker.records;
-	write.clusters = clusters;
-	write.flagged = flagged;
-	write.events = worker.events;
-	write.actions = actions;
-	write.flags_written = NIL;
-	if (!HamonRunInTransaction(hamon_write_results, &write,
+/*
+ * Writes the batch (hamon_write_results) and, once it has committed,
+ * forgets what it wrote; returns whether it committed.
+ */
+static bool
+hamon_write_batch(HamonBatchWrite *write, TimestampTz now)
+{
+	ListCell   *lc;
+
+	write->records = worker.records;
+	write->events = worker.events;
+	write->flags_written = NIL;
+	if (!HamonRunInTransaction(hamon_write_results, write,
 							   "write probe results"))
 	{
 		/*
@@ -609,13 +702,13 @@ hamon_flush_results(bool force)
 		hamon_keep_failed_batch(now);
 		/* an action row it wrote is not there: read what is */
 		worker.next_action_refresh = 0;
-		goto out;
+		return false;
 	}
 	worker.write_failing = false;
-	foreach(lc, clusters)
+	foreach(lc, write->clusters)
 		((HamonCluster *) lfirst(lc))->dirty = false;
-	foreach(lc, flagged)
-		if (list_member_int(write.flags_written,
+	foreach(lc, write->flagged)
+		if (list_member_int(write->flags_written,
 							((HamonNode *) lfirst(lc))->node_id))
 			((HamonNode *) lfirst(lc))->flags_dirty = false;
 	worker.events = NIL;
@@ -624,11 +717,18 @@ hamon_flush_results(bool force)
 		if (((HamonProbeRecord *) lfirst(lc))->written)
 			worker.records = foreach_delete_current(worker.records, lc);
 	worker.records_since = worker.records != NIL ? now : 0;
+	return true;
+}
 
-	/* the decisions are committed: their actions may start */
-	HamonEngineLaunchPlanned(actions);
+/*
+ * slots: alarms, and the managed standby slots, of the clusters that heard
+ * something, from what was just written (slots.c).
+ */
+static void
+hamon_review_touched_slots(void)
+{
+	ListCell   *lc;
 
-	/* slots: alarms, and the managed standby slots, from what was written */
 	foreach(lc, worker.clusters)
 	{
 		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
@@ -637,17 +737,6 @@ hamon_flush_results(bool force)
 			HamonReviewSlots(cluster, cluster->members);
 		cluster->touched = false;
 	}
-
-	MemoryContextSwitchTo(oldcxt);
-	/* results still pending live in batch_cxt: keep it until they are out */
-	if (worker.records == NIL)
-		MemoryContextReset(worker.batch_cxt);
-	MemoryContextReset(worker.cycle_cxt);
-	return;
-
-out:
-	MemoryContextSwitchTo(oldcxt);
-	MemoryContextReset(worker.cycle_cxt);
 }
 
 /*
