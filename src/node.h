@@ -166,7 +166,6 @@ typedef struct HamonNode
 	bool		flush_pending;	/* query not wholly sent yet */
 	bool		got_row;
 	bool		checking_privileges;	/* the query under way is the check */
-	bool		prefix_pending; /* its search_path statement has not answered */
 	/*
 	 * Pacing of connection attempts (probe.c): the attempt holds a slot of
 	 * the worker's and of its peer's from its start until its session has
