@@ -732,7 +732,10 @@ HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
 	foreach(lc, clusters)
 		hamon_write_cluster((HamonCluster *) lfirst(lc));
 
-	/* every record makes history; a node's state comes from its last one */
+	/*
+	 * a record makes history if the worker kept it (history_interval); a
+	 * node's state comes from its last one
+	 */
 	n = list_length(records);
 	hamon_batch_init(&history, history_types, lengthof(history_types), n);
 	hamon_batch_init(&ok, probe_ok_types, lengthof(probe_ok_types), n);
@@ -756,7 +759,7 @@ HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
 		HamonProbeRecord *rec = (HamonProbeRecord *) lfirst(lc);
 
 		rec->written = list_member_int(locked, rec->node->node_id);
-		if (rec->written)
+		if (rec->written && rec->history)
 			hamon_add_history(&history, rec->node, rec->role, &rec->result);
 	}
 	hamon_write_probes_ok(&ok);

@@ -229,6 +229,19 @@ typedef struct HamonNode
 	bool		sync_listed;	/* the primary's applied quorum names it (engine.c) */
 	bool		flags_dirty;	/* the flags above changed, to be written */
 
+	/*
+	 * History (worker.c, pg_hamonitor.history_interval): what the previous
+	 * probe said, to see a change, and when a history row was last kept.
+	 */
+	bool		hist_seen;		/* a probe was seen since the node was loaded */
+	bool		hist_success;
+	HamonHealth hist_health;
+	HamonRole	hist_role;
+	int			hist_timeline;
+	uint32		hist_error_hash;	/* of SQLSTATE and message, 0 if none */
+	TimestampTz hist_kept_at;	/* the last row kept */
+	TimestampTz hist_full_until;	/* every probe kept until then */
+
 	/* a finished probe waiting to be written */
 	bool		result_ready;
 	HamonProbeResult result;
@@ -244,6 +257,7 @@ typedef struct HamonProbeRecord
 	HamonNode  *node;
 	HamonRole	role;			/* the role this probe saw */
 	bool		written;		/* in the catalog (catalog.c marks it) */
+	bool		history;		/* makes a history row (worker.c decides) */
 	HamonProbeResult result;
 } HamonProbeRecord;
 

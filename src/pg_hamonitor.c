@@ -47,6 +47,7 @@ int			hamon_max_connecting_per_peer = 8;
 char	   *hamon_resolver_nameserver = NULL;
 int			hamon_history_retention = 7 * 24 * 60;
 int			hamon_history_purge_batch = 5000;
+int			hamon_history_interval = 0;
 bool		hamon_auto_failover = true;
 int			hamon_failover_timeout = 500;
 int			hamon_restart_grace = 30000;
@@ -220,6 +221,15 @@ hamon_define_settings(void)
 							5000, 1, 1000000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.history_interval",
+							gettext_noop("Time between two history rows of a node whose probes say nothing new."),
+							gettext_noop("0 keeps every probe. A probe that changes health, role, timeline, success or error is always kept, with every probe after it for one interval."),
+							&hamon_history_interval,
+							0, 0, 24 * 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pg_hamonitor.auto_failover",

@@ -48,6 +48,7 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -135,6 +136,7 @@ static void hamon_flush_results(bool force);
 static void hamon_fold_results(TimestampTz now);
 static void hamon_probe_cluster_now(HamonNode *node, TimestampTz now);
 static void hamon_keep_record(HamonNode *node, TimestampTz now);
+static bool hamon_history_due(HamonNode *node, TimestampTz now);
 static void hamon_review_clusters(TimestampTz now, List **actions);
 static void hamon_collect_dirty(HamonBatchWrite *write);
 static bool hamon_batch_due(HamonBatchWrite *write, bool force,
@@ -616,11 +618,68 @@ hamon_keep_record(HamonNode *node, TimestampTz now)
 	rec->node = node;
 	rec->role = node->role;
 	rec->result = node->result;
+	rec->history = hamon_history_due(node, now);
+	rec->written = false;
 	if (node->result.slots_json)
 		rec->result.slots_json = pstrdup(node->result.slots_json);
 	worker.records = lappend(worker.records, rec);
 	if (worker.records_since == 0)
 		worker.records_since = now;
+}
+
+/*
+ * Whether node's probe just folded makes a history row.  With
+ * pg_hamonitor.history_interval at 0, every probe does.  Otherwise a probe
+ * that says something new (health, role, timeline, success, or the error's
+ * SQLSTATE or message changed) does, and so does every probe after it for
+ * one history_interval: the LSNs around any change are there at the probes'
+ * own resolution.  The other probes make one row per history_interval, at
+ * most: the first probe of each interval of the clock (counted from
+ * 2000-01-01, so with an interval that divides a day, 10s say, every node's
+ * rows fall in the same seconds: :00, :10, ...).
+ */
+static bool
+hamon_history_due(HamonNode *node, TimestampTz now)
+{
+	const HamonProbeResult *r = &node->result;
+	TimestampTz at = r->probed_at != 0 ? r->probed_at : now;
+	int64		interval = (int64) hamon_history_interval * 1000;
+	uint32		error_hash = 0;
+	bool		changed;
+	bool		keep;
+
+	if (!r->success)
+		error_hash = hash_bytes((const unsigned char *) r->error_sqlstate,
+								strlen(r->error_sqlstate)) ^
+			hash_bytes((const unsigned char *) r->error, strlen(r->error));
+	changed = !node->hist_seen ||
+		r->success != node->hist_success ||
+		node->health != node->hist_health ||
+		node->role != node->hist_role ||
+		(r->success && r->timeline != node->hist_timeline) ||
+		error_hash != node->hist_error_hash;
+	node->hist_seen = true;
+	node->hist_success = r->success;
+	node->hist_health = node->health;
+	node->hist_role = node->role;
+	if (r->success)
+		node->hist_timeline = r->timeline;
+	node->hist_error_hash = error_hash;
+
+	if (interval <= 0)
+		keep = true;
+	else if (changed)
+	{
+		keep = true;
+		node->hist_full_until = at + interval;
+	}
+	else if (at < node->hist_full_until)
+		keep = true;
+	else
+		keep = at / interval != node->hist_kept_at / interval;
+	if (keep)
+		node->hist_kept_at = at;
+	return keep;
 }
 
 /*
