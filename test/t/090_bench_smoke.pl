@@ -24,7 +24,8 @@ my %figures = (
 	probe_scale    => qr/^RESULT probe_scale /m,
 	history_cost   => qr/^RESULT history_cost /m,
 	rpo            => qr/^RESULT rpo writes_accepted_quorum /m,
-	haproxy_failover => qr/^RESULT haproxy_failover first_write /m);
+	haproxy_failover => qr/^RESULT haproxy_failover first_write /m,
+	isolation      => qr/^RESULT isolation writes_accepted_both /m);
 
 for my $script (sort keys %figures)
 {
