@@ -94,6 +94,8 @@ typedef struct HamonWorkerSlot
  * hamonitor.action and reports the row's id back.
  */
 #define HAMON_MAX_ACTIONS		32
+/* action workers max_worker_processes should leave room for (a warning) */
+#define HAMON_MIN_FREE_ACTION_SLOTS 2
 #define HAMON_REASON_MAXLEN		1024
 
 typedef struct HamonActionSlot

@@ -53,6 +53,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -132,6 +133,7 @@ static bool hamon_activate(void);
 static void hamon_deactivate(void);
 static void hamon_load_nodes(void *arg);
 static void hamon_merge_nodes(List *loaded, List *loaded_clusters);
+static void hamon_check_capacity(void);
 static void hamon_flush_results(bool force);
 static void hamon_fold_results(TimestampTz now);
 static void hamon_probe_cluster_now(HamonNode *node, TimestampTz now);
@@ -379,8 +381,35 @@ hamon_load_nodes(void *arg)
 	nodes = HamonCatalogLoadNodes(worker.index, hamon_workers, worker.cycle_cxt,
 								  &clusters);
 	hamon_merge_nodes(nodes, clusters);
+	hamon_check_capacity();
 	MemoryContextReset(worker.cycle_cxt);
 	*loaded = true;
+}
+
+/*
+ * Says, once per change of the node count, when this worker has more nodes
+ * than it can hold connections: each is an external descriptor, and a
+ * process may hold about a third of its safe descriptors as such
+ * (AcquireExternalFD).  The nodes beyond it would fail their probes, every
+ * time, with "out of file descriptors".
+ */
+static void
+hamon_check_capacity(void)
+{
+	static int	warned_for = 0;
+	int			nnodes = list_length(worker.nodes);
+	int			capacity = max_safe_fds / 3;
+
+	if (nnodes <= capacity || nnodes == warned_for)
+		return;
+	warned_for = nnodes;
+	ereport(WARNING,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("pg_hamonitor worker %d has %d nodes to probe but can hold at most %d peer connections",
+					worker.index, nnodes, capacity),
+			 errdetail("Each connection takes a file descriptor; a process may use about a third of its %d (max_files_per_process, cut to the open-files limit) for them.",
+					   max_safe_fds),
+			 errhint("Raise max_files_per_process and the open-files limit of the witness's OS user, or pg_hamonitor.workers; see \"Sizing\" in the README.")));
 }
 
 static HamonCluster *
