@@ -45,6 +45,7 @@ static SPIPlanPtr plan_history = NULL;
 static SPIPlanPtr plan_cluster = NULL;
 static SPIPlanPtr plan_event = NULL;
 static SPIPlanPtr plan_node_flags = NULL;
+static SPIPlanPtr plan_lock_nodes = NULL;
 
 /*
  * HamonRunInTransaction
@@ -693,11 +694,13 @@ hamon_lock_nodes(List *records, List *flagged)
 		elems[n++] = Int32GetDatum(lfirst_int(lc));
 	arr = construct_array(elems, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
 	values[0] = PointerGetDatum(arr);
-	if (SPI_execute_with_args("SELECT node_id FROM hamonitor.node"
-							  " WHERE node_id = ANY ($1)"
-							  " ORDER BY node_id FOR KEY SHARE SKIP LOCKED",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not lock the nodes to write");
+	/* prepared once: every batch runs it, and planning it cost as much */
+	hamon_execute(hamon_prepare(&plan_lock_nodes,
+								"SELECT node_id FROM hamonitor.node"
+								" WHERE node_id = ANY ($1)"
+								" ORDER BY node_id FOR KEY SHARE SKIP LOCKED",
+								1, types),
+				  values, NULL, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 		locked = lappend_int(locked,
 							 hamon_getint(SPI_tuptable->vals[i],
