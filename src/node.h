@@ -104,6 +104,23 @@ typedef struct HamonProbeResult
 	char		sync_states[4096];	/* "application_name\tsync_state" lines */
 } HamonProbeResult;
 
+/* what a history row holds of a probe (worker.c keeps the previous one) */
+typedef struct HamonHistoryFacts
+{
+	TimestampTz probed_at;
+	bool		success;
+	double		latency_ms;
+	HamonRole	role;
+	int			timeline;
+	XLogRecPtr	current_lsn;
+	XLogRecPtr	flush_lsn;
+	XLogRecPtr	receive_lsn;
+	XLogRecPtr	replay_lsn;
+	TimestampTz last_replay_at;
+	char		error_sqlstate[6];
+	char		error[256];
+} HamonHistoryFacts;
+
 typedef struct HamonCluster
 {
 	char		name[HAMON_NAME_MAXLEN + 1];
@@ -230,15 +247,15 @@ typedef struct HamonNode
 	bool		flags_dirty;	/* the flags above changed, to be written */
 
 	/*
-	 * History (worker.c, pg_hamonitor.history_interval): what the previous
-	 * probe said, to see a change, and when a history row was last kept.
+	 * History (worker.c, pg_hamonitor.history_interval): the previous
+	 * probe's history columns, to see a change and to write that probe too
+	 * when the next one changes something; when a row was last kept.
 	 */
 	bool		hist_seen;		/* a probe was seen since the node was loaded */
-	bool		hist_success;
-	HamonHealth hist_health;
-	HamonRole	hist_role;
-	int			hist_timeline;
-	uint32		hist_error_hash;	/* of SQLSTATE and message, 0 if none */
+	bool		hist_prev_kept; /* the previous probe made a row */
+	HamonHealth hist_health;	/* the node's health after it */
+	int			hist_timeline;	/* of the last successful probe */
+	HamonHistoryFacts hist_prev;
 	TimestampTz hist_kept_at;	/* the last row kept */
 	TimestampTz hist_full_until;	/* every probe kept until then */
 

@@ -288,7 +288,7 @@ hamon_define_settings(void)
 
 	DefineCustomIntVariable("pg_hamonitor.history_interval",
 							gettext_noop("Time between two history rows of a node whose probes say nothing new."),
-							gettext_noop("0 keeps every probe. A probe that changes health, role, timeline, success or error is always kept, with every probe after it for one interval."),
+							gettext_noop("0 keeps every probe. A probe that changes health, role, timeline, success or error is always kept, with the probe before it and every probe after it for one interval."),
 							&hamon_history_interval,
 							0, 0, 24 * 3600 * 1000,
 							PGC_SIGHUP,

@@ -48,7 +48,6 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
-#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -139,6 +138,7 @@ static void hamon_fold_results(TimestampTz now);
 static void hamon_probe_cluster_now(HamonNode *node, TimestampTz now);
 static void hamon_keep_record(HamonNode *node, TimestampTz now);
 static bool hamon_history_due(HamonNode *node, TimestampTz now);
+static void hamon_keep_previous(HamonNode *node, TimestampTz now);
 static void hamon_review_clusters(TimestampTz now, List **actions);
 static void hamon_collect_dirty(HamonBatchWrite *write);
 static bool hamon_batch_due(HamonBatchWrite *write, bool force,
@@ -660,46 +660,39 @@ hamon_keep_record(HamonNode *node, TimestampTz now)
  * Whether node's probe just folded makes a history row.  With
  * pg_hamonitor.history_interval at 0, every probe does.  Otherwise a probe
  * that says something new (health, role, timeline, success, or the error's
- * SQLSTATE or message changed) does, and so does every probe after it for
- * one history_interval: the LSNs around any change are there at the probes'
- * own resolution.  The other probes make one row per history_interval, at
- * most: the first probe of each interval of the clock (counted from
- * 2000-01-01, so with an interval that divides a day, 10s say, every node's
- * rows fall in the same seconds: :00, :10, ...).
+ * SQLSTATE or message changed) does, and so do the probe just before it
+ * (hamon_keep_previous) and every probe after it for one history_interval:
+ * the LSNs around any change are there at the probes' own resolution.  The
+ * other probes make one row per history_interval, at most: the first probe
+ * of each interval of the clock (counted from 2000-01-01, so with an
+ * interval that divides a day, 10s say, every node's rows fall in the same
+ * seconds: :00, :10, ...).
  */
 static bool
 hamon_history_due(HamonNode *node, TimestampTz now)
 {
 	const HamonProbeResult *r = &node->result;
+	HamonHistoryFacts *prev = &node->hist_prev;
 	TimestampTz at = r->probed_at != 0 ? r->probed_at : now;
 	int64		interval = (int64) hamon_history_interval * 1000;
-	uint32		error_hash = 0;
 	bool		changed;
 	bool		keep;
 
-	if (!r->success)
-		error_hash = hash_bytes((const unsigned char *) r->error_sqlstate,
-								strlen(r->error_sqlstate)) ^
-			hash_bytes((const unsigned char *) r->error, strlen(r->error));
 	changed = !node->hist_seen ||
-		r->success != node->hist_success ||
+		r->success != prev->success ||
 		node->health != node->hist_health ||
-		node->role != node->hist_role ||
+		node->role != prev->role ||
 		(r->success && r->timeline != node->hist_timeline) ||
-		error_hash != node->hist_error_hash;
-	node->hist_seen = true;
-	node->hist_success = r->success;
-	node->hist_health = node->health;
-	node->hist_role = node->role;
-	if (r->success)
-		node->hist_timeline = r->timeline;
-	node->hist_error_hash = error_hash;
+		strcmp(r->error_sqlstate, prev->error_sqlstate) != 0 ||
+		strcmp(r->error, prev->error) != 0;
 
 	if (interval <= 0)
 		keep = true;
 	else if (changed)
 	{
 		keep = true;
+		if (node->hist_seen && !node->hist_prev_kept)
+			hamon_keep_previous(node, now);
 		node->hist_full_until = at + interval;
 	}
 	else if (at < node->hist_full_until)
@@ -708,7 +701,59 @@ hamon_history_due(HamonNode *node, TimestampTz now)
 		keep = at / interval != node->hist_kept_at / interval;
 	if (keep)
 		node->hist_kept_at = at;
+
+	/* this probe is the previous one of the next */
+	node->hist_seen = true;
+	node->hist_prev_kept = keep;
+	node->hist_health = node->health;
+	if (r->success)
+		node->hist_timeline = r->timeline;
+	prev->probed_at = at;
+	prev->success = r->success;
+	prev->latency_ms = r->latency_ms;
+	prev->role = node->role;
+	prev->timeline = r->timeline;
+	prev->current_lsn = r->current_lsn;
+	prev->flush_lsn = r->flush_lsn;
+	prev->receive_lsn = r->receive_lsn;
+	prev->replay_lsn = r->replay_lsn;
+	prev->last_replay_at = r->last_replay_at;
+	strlcpy(prev->error_sqlstate, r->error_sqlstate,
+			sizeof(prev->error_sqlstate));
+	strlcpy(prev->error, r->error, sizeof(prev->error));
 	return keep;
+}
+
+/*
+ * The previous probe of node, not kept when it came, made a history row
+ * now that the next one changed something: queued before that one's
+ * record, it carries the history columns only (catalog.c writes a node's
+ * state from its last record).
+ */
+static void
+hamon_keep_previous(HamonNode *node, TimestampTz now)
+{
+	const HamonHistoryFacts *prev = &node->hist_prev;
+	HamonProbeRecord *rec = palloc0(sizeof(HamonProbeRecord));
+
+	rec->node = node;
+	rec->role = prev->role;
+	rec->history = true;
+	rec->result.probed_at = prev->probed_at;
+	rec->result.success = prev->success;
+	rec->result.latency_ms = prev->latency_ms;
+	rec->result.timeline = prev->timeline;
+	rec->result.current_lsn = prev->current_lsn;
+	rec->result.flush_lsn = prev->flush_lsn;
+	rec->result.receive_lsn = prev->receive_lsn;
+	rec->result.replay_lsn = prev->replay_lsn;
+	rec->result.last_replay_at = prev->last_replay_at;
+	strlcpy(rec->result.error_sqlstate, prev->error_sqlstate,
+			sizeof(rec->result.error_sqlstate));
+	strlcpy(rec->result.error, prev->error, sizeof(rec->result.error));
+	worker.records = lappend(worker.records, rec);
+	if (worker.records_since == 0)
+		worker.records_since = now;
 }
 
 /*

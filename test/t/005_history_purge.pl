@@ -5,7 +5,8 @@
 # worker, in batches of pg_hamonitor.history_purge_batch rows, and newer
 # history is kept.  With pg_hamonitor.history_interval, a node whose probes
 # say nothing new makes one row per interval, and a change (the node goes
-# down, comes back) is kept with every probe after it for one interval.
+# down, comes back) is kept with the probe before it and every probe after
+# it for one interval.
 
 use strict;
 use warnings;
@@ -94,12 +95,27 @@ cmp_ok($steady, '<=', 4, 'and no more (not one per probe)');
 cmp_ok(status_value($witness, 'peer', 'extract(epoch FROM now() - last_probe_at)'),
 	'<', 1, 'the node itself is still probed at probe_interval');
 
-# a change: the node goes down, then comes back
+# a change: the node goes down, then comes back.  With an interval of an
+# hour, a steady node's last row is from before this reload: only the
+# rule "the probe before a change" keeps a row just before the failure.
+ok(set_witness_guc($witness, 'history_interval', '1h'),
+	'history_interval reloaded as 1h');
+my ($quiet_from) = wait_seconds($witness, 2);
 my $mark = last_event_id($witness);
 $peer->stop('fast');
 ok(wait_for_status($witness, 'peer', "health = 'down'"), 'peer is down');
 cmp_ok(history_rows("node_id = $node_id AND NOT success AND probed_at > '$to'"),
 	'>=', 1, 'the failed probe that changed the node is kept');
+my $before_gap = $witness->safe_psql(
+	'postgres', "SELECT extract(epoch FROM f.at - (
+	     SELECT max(probed_at) FROM hamonitor.probe_history
+	      WHERE node_id = $node_id AND success AND probed_at < f.at))
+	   FROM (SELECT min(probed_at) AS at FROM hamonitor.probe_history
+	          WHERE node_id = $node_id AND NOT success
+	            AND probed_at > '$quiet_from') f");
+note "last successful row ${before_gap}s before the first failed one";
+cmp_ok($before_gap, '<', 1,
+	'the probe just before the change is kept too');
 $peer->start;
 ok(wait_for_event($witness, 'main', 'health_up', "node_name = 'peer'", $mark),
 	'peer is up again');
