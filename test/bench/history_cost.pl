@@ -40,7 +40,8 @@
 #                        older than 10 min 15 s)
 #   history_interval     then pg_hamonitor.history_interval is set to
 #                        --history-interval (default 10s) and, over
-#                        --interval-window seconds (default 60; --quick 5),
+#                        --interval-window seconds (default 60; --quick 6,
+#                        with --history-interval 2s),
 #                        the rows the live nodes actually make are counted:
 #                        rows and bytes per node per day (at bytes_per_row),
 #                        and what that makes per day for 1,000 and 10,000
@@ -92,7 +93,8 @@ if ($opt{quick})
 	$opt{rows}            = 100_000 unless defined $opt{given}{rows};
 	$opt{purge_window}    = 20      unless defined $opt{given}{purge_window};
 	$opt{baseline_window} = 10      unless defined $opt{given}{baseline_window};
-	$opt{interval_window} = 5       unless defined $opt{given}{interval_window};
+	$opt{interval_window} = 6       unless defined $opt{given}{interval_window};
+	$opt{history_interval} = '2s'   unless defined $opt{given}{history_interval};
 }
 
 my $script = 'history_cost';
