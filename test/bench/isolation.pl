@@ -6,10 +6,10 @@
 # What it measures: one witness running pg_hamonitor at its DEFAULT
 # settings (one probe worker: every cluster below shares its loop).
 #
-# Part 1, a slow action.  Cluster A is a primary with two streaming
-# standbys; clusters B..Z (--clusters, default 25) are one node each, all
+# Part 1, a slow action.  Cluster A is a primary with a streaming standby;
+# clusters B..Z (--clusters, default 25) are one node each, all
 # pointing at one more real server, each in a cluster of its own.  The
-# startup processes of A's standbys are stopped (SIGSTOP), so the candidate
+# startup process of A's standby is stopped (SIGSTOP), so the candidate
 # cannot finish a promotion: pg_promote() waits, up to promote_timeout
 # (1 min).  A's primary is then crashed (HamonTest::kill9_all); once A's
 # failover action is at promote_sent, for --window seconds (default 10), the
@@ -21,7 +21,7 @@
 #   probe_gap_during_action   the largest gap between two consecutive
 #                             probes of any node of B..Z in that window
 #                             (same target)
-# Then A's startup processes are let go (SIGCONT) and A's promotion finishes.
+# Then A's startup process is let go (SIGCONT) and A's promotion finishes.
 #
 # Part 2, two failovers at once.  Per run (--pairs, default 5), two fresh
 # clusters P and Q, a primary and a streaming standby each, are registered;
@@ -89,8 +89,8 @@ say_out("# probe_interval ${interval_ms}ms, $workers worker");
 # Part 1: a slow action in A while B..Z are probed
 # ---------------------------------------------------------------------
 
-my ($pa, $sa1, $sa2) = bench_ha_cluster('a_primary', [ 'a_sb1', 'a_sb2' ]);
-register_ha_cluster($witness, 'A', $pa, $sa1, $sa2)
+my ($pa, $sa1) = bench_ha_cluster('a_primary', ['a_sb1']);
+register_ha_cluster($witness, 'A', $pa, $sa1)
   or die "cluster A is not up\n";
 
 my $peer = create_node('peer');
@@ -107,9 +107,9 @@ poll_until($witness,
 	't', 60)
   or die "clusters B..: not all up\n";
 
-# the candidates' startup processes stopped: a promotion cannot finish
+# the candidate's startup process stopped: a promotion cannot finish
 my @startup;
-foreach my $sb ($sa1, $sa2)
+foreach my $sb ($sa1)
 {
 	push @startup, $sb->safe_psql('postgres',
 		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'");
