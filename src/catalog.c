@@ -45,6 +45,7 @@ static SPIPlanPtr plan_history = NULL;
 static SPIPlanPtr plan_cluster = NULL;
 static SPIPlanPtr plan_event = NULL;
 static SPIPlanPtr plan_node_flags = NULL;
+static SPIPlanPtr plan_lock_nodes = NULL;
 
 /*
  * HamonRunInTransaction
@@ -723,11 +724,13 @@ hamon_lock_nodes(List *records, List *flagged)
 		elems[n++] = Int32GetDatum(lfirst_int(lc));
 	arr = construct_array(elems, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
 	values[0] = PointerGetDatum(arr);
-	if (SPI_execute_with_args("SELECT node_id FROM hamonitor.node"
-							  " WHERE node_id = ANY ($1)"
-							  " ORDER BY node_id FOR KEY SHARE SKIP LOCKED",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not lock the nodes to write");
+	/* prepared once: every batch runs it, and planning it cost as much */
+	hamon_execute(hamon_prepare(&plan_lock_nodes,
+								"SELECT node_id FROM hamonitor.node"
+								" WHERE node_id = ANY ($1)"
+								" ORDER BY node_id FOR KEY SHARE SKIP LOCKED",
+								1, types),
+				  values, NULL, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 		locked = lappend_int(locked,
 							 hamon_getint(SPI_tuptable->vals[i],
@@ -762,7 +765,10 @@ HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
 	foreach(lc, clusters)
 		hamon_write_cluster((HamonCluster *) lfirst(lc));
 
-	/* every record makes history; a node's state comes from its last one */
+	/*
+	 * a record makes history if the worker kept it (history_interval); a
+	 * node's state comes from its last one
+	 */
 	n = list_length(records);
 	hamon_batch_init(&history, history_types, lengthof(history_types), n);
 	hamon_batch_init(&ok, probe_ok_types, lengthof(probe_ok_types), n);
@@ -786,7 +792,7 @@ HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
 		HamonProbeRecord *rec = (HamonProbeRecord *) lfirst(lc);
 
 		rec->written = list_member_int(locked, rec->node->node_id);
-		if (rec->written)
+		if (rec->written && rec->history)
 			hamon_add_history(&history, rec->node, rec->role, &rec->result);
 	}
 	hamon_write_probes_ok(&ok);

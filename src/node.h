@@ -104,6 +104,23 @@ typedef struct HamonProbeResult
 	char		sync_states[4096];	/* "application_name\tsync_state" lines */
 } HamonProbeResult;
 
+/* what a history row holds of a probe (worker.c keeps the previous one) */
+typedef struct HamonHistoryFacts
+{
+	TimestampTz probed_at;
+	bool		success;
+	double		latency_ms;
+	HamonRole	role;
+	int			timeline;
+	XLogRecPtr	current_lsn;
+	XLogRecPtr	flush_lsn;
+	XLogRecPtr	receive_lsn;
+	XLogRecPtr	replay_lsn;
+	TimestampTz last_replay_at;
+	char		error_sqlstate[6];
+	char		error[256];
+} HamonHistoryFacts;
+
 typedef struct HamonCluster
 {
 	char		name[HAMON_NAME_MAXLEN + 1];
@@ -167,7 +184,6 @@ typedef struct HamonNode
 	bool		flush_pending;	/* query not wholly sent yet */
 	bool		got_row;
 	bool		checking_privileges;	/* the query under way is the check */
-	bool		prefix_pending; /* its search_path statement has not answered */
 	/*
 	 * Pacing of connection attempts (probe.c): the attempt holds a slot of
 	 * the worker's and of its peer's from its start until its session has
@@ -231,6 +247,19 @@ typedef struct HamonNode
 	bool		sync_listed;	/* the primary's applied quorum names it (engine.c) */
 	bool		flags_dirty;	/* the flags above changed, to be written */
 
+	/*
+	 * History (worker.c, pg_hamonitor.history_interval): the previous
+	 * probe's history columns, to see a change and to write that probe too
+	 * when the next one changes something; when a row was last kept.
+	 */
+	bool		hist_seen;		/* a probe was seen since the node was loaded */
+	bool		hist_prev_kept; /* the previous probe made a row */
+	HamonHealth hist_health;	/* the node's health after it */
+	int			hist_timeline;	/* of the last successful probe */
+	HamonHistoryFacts hist_prev;
+	TimestampTz hist_kept_at;	/* the last row kept */
+	TimestampTz hist_full_until;	/* every probe kept until then */
+
 	/* a finished probe waiting to be written */
 	bool		result_ready;
 	HamonProbeResult result;
@@ -246,6 +275,7 @@ typedef struct HamonProbeRecord
 	HamonNode  *node;
 	HamonRole	role;			/* the role this probe saw */
 	bool		written;		/* in the catalog (catalog.c marks it) */
+	bool		history;		/* makes a history row (worker.c decides) */
 	HamonProbeResult result;
 } HamonProbeRecord;
 

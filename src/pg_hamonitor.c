@@ -19,11 +19,15 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "replication/logicallauncher.h"
 #include <limits.h>
 
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -48,6 +52,7 @@ int			hamon_max_connecting_per_peer = 8;
 char	   *hamon_resolver_nameserver = NULL;
 int			hamon_history_retention = 7 * 24 * 60;
 int			hamon_history_purge_batch = 5000;
+int			hamon_history_interval = 0;
 bool		hamon_auto_failover = true;
 int			hamon_failover_timeout = 500;
 int			hamon_restart_grace = 30000;
@@ -88,6 +93,7 @@ static void hamon_define_settings(void);
 static void hamon_shmem_request(void);
 static void hamon_shmem_startup(void);
 static void hamon_register_workers(void);
+static void hamon_check_limits(void);
 static void hamon_xact_callback(XactEvent event, void *arg);
 
 void
@@ -110,6 +116,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = hamon_shmem_startup;
 
+	hamon_check_limits();
 	hamon_register_workers();
 	if (hamon_http_port > 0)
 		HamonRegisterHttpWorker();
@@ -118,6 +125,63 @@ _PG_init(void)
 	/* a witness pair: the guard watches (standby) or checks (active) */
 	if (hamon_witness_takeover)
 		HamonRegisterWitnessWorker();
+}
+
+/*
+ * Checks at start that the witness can run what it is configured for.
+ *
+ * Background workers: the probe workers, the hook worker and the HTTP
+ * worker are registered now, and the postmaster starts only as many as
+ * max_worker_processes allows, leaving the others out with a LOG line: the
+ * clusters of a probe worker left out would go unwatched without anyone
+ * noticing.  So too few slots for them is an error (the server does not
+ * start, and says why); too few left for the action workers, which start
+ * on demand and retry when none is free, is a warning.
+ *
+ * Descriptors: each peer connection of a probe worker is an external
+ * descriptor, and PostgreSQL lets a process hold about a third of its safe
+ * descriptors (max_files_per_process, cut to the open-files limit) as
+ * such.  How many nodes a worker gets is known only once it has read the
+ * registry (worker.c checks that); what is known now, an open-files limit
+ * below max_files_per_process, is logged, with what a worker can hold.
+ */
+static void
+hamon_check_limits(void)
+{
+	int			needed = hamon_workers + 1 + (hamon_http_port > 0 ? 1 : 0);
+	/* PostgreSQL's own logical replication launcher, registered after us */
+	int			launcher = max_logical_replication_workers > 0 ? 1 : 0;
+	struct rlimit rlim;
+
+	if (hamon_workers > 0 && max_worker_processes < needed)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("max_worker_processes (%d) is too low for pg_hamonitor: it needs %d background workers",
+						max_worker_processes, needed),
+				 errdetail("pg_hamonitor.workers = %d probe workers, the hook worker%s; each action in flight takes one more, at most %d at once.",
+						   hamon_workers,
+						   hamon_http_port > 0 ? ", the HTTP worker" : "",
+						   HAMON_MAX_ACTIONS),
+				 errhint("Set max_worker_processes to at least %d (parallel queries and logical replication take theirs from it too), or lower pg_hamonitor.workers.",
+						 needed + launcher + HAMON_MIN_FREE_ACTION_SLOTS)));
+	if (hamon_workers > 0 &&
+		max_worker_processes < needed + launcher + HAMON_MIN_FREE_ACTION_SLOTS)
+		ereport(WARNING,
+				(errmsg("max_worker_processes (%d) leaves pg_hamonitor fewer than %d workers for its actions",
+						max_worker_processes, HAMON_MIN_FREE_ACTION_SLOTS),
+				 errdetail("Each failover, promotion, switchover or fence runs in a background worker of its own; one that finds no free slot waits for one.%s",
+						   launcher ? " The logical replication launcher takes one more." : ""),
+				 errhint("Set max_worker_processes to at least %d.",
+						 needed + launcher + HAMON_MIN_FREE_ACTION_SLOTS)));
+
+	if (hamon_workers > 0 && getrlimit(RLIMIT_NOFILE, &rlim) == 0 &&
+		rlim.rlim_cur != RLIM_INFINITY &&
+		rlim.rlim_cur < (rlim_t) max_files_per_process)
+		ereport(LOG,
+				(errmsg("pg_hamonitor: the open-files limit (%d) is below max_files_per_process (%d): each probe worker can hold about %d peer connections",
+						(int) rlim.rlim_cur, max_files_per_process,
+						(int) rlim.rlim_cur / 3),
+				 errhint("Raise the open-files limit of the witness's OS user (ulimit -n, LimitNOFILE in systemd) to probe more nodes per worker.")));
 }
 
 /*
@@ -224,6 +288,15 @@ hamon_define_settings(void)
 							5000, 1, 1000000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.history_interval",
+							gettext_noop("Time between two history rows of a node whose probes say nothing new."),
+							gettext_noop("0 keeps every probe. A probe that changes health, role, timeline, success or error is always kept, with the probe before it and every probe after it for one interval."),
+							&hamon_history_interval,
+							0, 0, 24 * 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pg_hamonitor.auto_failover",

@@ -56,6 +56,7 @@ extern int	hamon_max_connecting_per_peer;
 extern char *hamon_resolver_nameserver;
 extern int	hamon_history_retention;
 extern int	hamon_history_purge_batch;
+extern int	hamon_history_interval;
 extern bool hamon_auto_failover;
 extern int	hamon_failover_timeout;
 extern int	hamon_restart_grace;
@@ -94,6 +95,8 @@ typedef struct HamonWorkerSlot
  * hamonitor.action and reports the row's id back.
  */
 #define HAMON_MAX_ACTIONS		32
+/* action workers max_worker_processes should leave room for (a warning) */
+#define HAMON_MIN_FREE_ACTION_SLOTS 2
 #define HAMON_REASON_MAXLEN		1024
 
 typedef struct HamonActionSlot

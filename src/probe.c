@@ -102,7 +102,7 @@ static const char *const probe_query =
 " CASE WHEN pg_catalog.pg_is_in_recovery()"
 "  THEN coalesce(w.received_tli,"
 "        (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()))"
-"  ELSE ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name("
+"  ELSE ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name("
 "        pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::integer END,"
 " CASE WHEN NOT pg_catalog.pg_is_in_recovery()"
 "  THEN pg_catalog.pg_current_wal_lsn() END,"
@@ -110,10 +110,11 @@ static const char *const probe_query =
 "  THEN pg_catalog.pg_current_wal_flush_lsn() END,"
 " pg_catalog.pg_last_wal_receive_lsn(),"
 " pg_catalog.pg_last_wal_replay_lsn(),"
-" (extract(epoch FROM pg_catalog.pg_last_xact_replay_timestamp()) * 1000000)::bigint,"
+" (extract(epoch FROM pg_catalog.pg_last_xact_replay_timestamp())"
+"  OPERATOR(pg_catalog.*) 1000000)::bigint,"
 " w.status, w.sender_host, w.sender_port,"
-" (extract(epoch FROM w.last_msg_receipt_time) * 1000000)::bigint,"
-" (SELECT pg_catalog.json_agg(pg_catalog.to_jsonb(s) ||"
+" (extract(epoch FROM w.last_msg_receipt_time) OPERATOR(pg_catalog.*) 1000000)::bigint,"
+" (SELECT pg_catalog.json_agg(pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.||)"
 "   pg_catalog.jsonb_build_object('retained_bytes', pg_catalog.pg_wal_lsn_diff("
 "     CASE WHEN pg_catalog.pg_is_in_recovery()"
 "      THEN pg_catalog.pg_last_wal_receive_lsn()"
@@ -127,8 +128,9 @@ static const char *const probe_query =
 " CASE WHEN NOT pg_catalog.pg_is_in_recovery()"
 "  THEN pg_catalog.current_setting('synchronous_standby_names') END,"
 " CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN"
-"  (SELECT pg_catalog.string_agg(r.application_name || E'\\t' ||"
-"    coalesce(r.sync_state, '?'), E'\\n' ORDER BY r.application_name)"
+"  (SELECT pg_catalog.string_agg(r.application_name OPERATOR(pg_catalog.||)"
+"    E'\\t' OPERATOR(pg_catalog.||) coalesce(r.sync_state, '?'), E'\\n'"
+"    ORDER BY r.application_name)"
 "   FROM pg_catalog.pg_stat_replication r) END"
 " FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true";
 
@@ -164,7 +166,8 @@ static const char *const check_query =
 " (8, pg_catalog.pg_has_role('pg_signal_backend', 'USAGE'),"
 "  'pg_signal_backend: to end client sessions when fencing'),"
 " (9, COALESCE((SELECT r.rolreplication OR r.rolsuper"
-"      FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false),"
+"      FROM pg_catalog.pg_roles r"
+"      WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false),"
 "  'REPLICATION: to create, drop and advance replication slots'),"
 " (10, pg_catalog.has_function_privilege('pg_catalog.pg_terminate_backend(integer, bigint)', 'EXECUTE'),"
 "  'EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint): to fence'),"
@@ -968,40 +971,31 @@ hamon_reset_result(HamonNode *node)
 }
 
 /*
- * Sends query, behind a statement that empties search_path for the rest of
- * the transaction; false if the node failed (and was closed).
+ * Sends query; false if the node failed (and was closed).
  *
- * Why not a startup option or a session SET: behind a transaction pooler
- * (pgbouncer), startup options are refused and a session's settings stay
- * with whichever server connection ran them.  The two statements go as one
- * simple-protocol message, which PostgreSQL runs as one implicit
- * transaction and a pooler hands to one server connection; the server
- * parses the second statement only after the first has run, so every name
- * in it, operators included, resolves in pg_catalog alone.  The first
- * statement's result is skipped (prefix_pending).
+ * The peer's search_path is whatever its session has (behind a transaction
+ * pooler such as pgbouncer: whatever the pooled server connection was left
+ * with, and startup options are refused there), and nothing is sent to set
+ * it: the queries need none.  Every name in them is bound to pg_catalog
+ * whatever the path says: relations and functions are written
+ * pg_catalog.name, operators OPERATOR(pg_catalog.op), which looks in that
+ * schema alone (a better-matching operator in a schema earlier on the
+ * path is never a candidate), and the rest is grammar the parser turns
+ * into pg_catalog names itself (the type names integer, bigint, boolean,
+ * bit; extract; coalesce, CASE, NOT, OR).  What the path could still reach
+ * is what no name spells: casts (pg_cast, by type) and the sort operators
+ * of ORDER BY (the type's default operator class), neither looked up by
+ * name.  One statement, one simple-protocol message: a pooler hands it to
+ * one server connection.  A query added here must keep to that rule;
+ * test/t/042_pooler.pl probes through pgbouncer with a trap operator first
+ * on the pooled sessions' path.
  */
 static bool
 hamon_send_query(HamonNode *node, TimestampTz now, const char *query)
 {
-	static const char *const prefix =
-	"SELECT pg_catalog.set_config('search_path', '', true);\n";
-	static const char *last_query = NULL;
-	static char *last_sql = NULL;
 	int			rc;
 
-	/* the two queries alternate rarely: the text is kept, not rebuilt */
-	if (query != last_query)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-		if (last_sql)
-			pfree(last_sql);
-		last_sql = psprintf("%s%s", prefix, query);
-		last_query = query;
-		MemoryContextSwitchTo(oldcxt);
-	}
-	node->prefix_pending = true;
-	if (!PQsendQuery(node->conn, last_sql))
+	if (!PQsendQuery(node->conn, query))
 	{
 		hamon_probe_failed_conn(node, now, "could not send probe");
 		return false;
@@ -1105,9 +1099,7 @@ hamon_read_probe(HamonNode *node, TimestampTz now)
 			return;
 		}
 
-		if (node->prefix_pending && PQresultStatus(res) == PGRES_TUPLES_OK)
-			node->prefix_pending = false;	/* search_path emptied */
-		else if (node->checking_privileges)
+		if (node->checking_privileges)
 			hamon_parse_check(node, res);
 		else if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 				 PQnfields(res) == PROBE_NCOLUMNS)

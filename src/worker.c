@@ -10,10 +10,17 @@
  * deadline and nothing else, and a connection that closes wakes the
  * worker at once.  A round of the loop:
  *
- *	 tick every node (start due probes, fail late ones)
+ *	 tick every node: start due probes, fail late ones (probe.c)
  *	 -> fold finished probes into node state (state.c)
- *	 -> write state, history and events in one transaction (catalog.c)
+ *	 -> review the clusters that heard something: decide (decide.c) and
+ *		plan actions (failover.c)
+ *	 -> write state, history, events and the planned actions in one
+ *		transaction (catalog.c, engine.c)
+ *	 -> launch the committed actions, each in a worker of its own (engine.c)
+ *	 -> review the slots of the clusters that heard something (slots.c)
  *	 -> wait for the next socket, deadline or latch.
+ *
+ * hamon_flush_results runs that path, one function a step.
  *
  * The wait set is built with slack: a new socket is added to it, a closed
  * one just forgotten (epoll drops a closed descriptor by itself, and PG15
@@ -45,6 +52,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -74,6 +82,8 @@
 #define HAMON_LOCK_TIMEOUT "200ms"
 /* a batch whose write failed is tried again after this long */
 #define HAMON_WRITE_RETRY_MS 1000
+/* memory the batch context keeps across its resets */
+#define HAMON_BATCH_KEEP_BYTES (1024 * 1024)
 /* results kept while writes fail; the oldest are dropped beyond this */
 #define HAMON_MAX_PENDING_RECORDS 20000
 
@@ -125,7 +135,19 @@ static bool hamon_activate(void);
 static void hamon_deactivate(void);
 static void hamon_load_nodes(void *arg);
 static void hamon_merge_nodes(List *loaded, List *loaded_clusters);
+static void hamon_check_capacity(void);
 static void hamon_flush_results(bool force);
+static void hamon_fold_results(TimestampTz now);
+static void hamon_probe_cluster_now(HamonNode *node, TimestampTz now);
+static void hamon_keep_record(HamonNode *node, TimestampTz now);
+static bool hamon_history_due(HamonNode *node, TimestampTz now);
+static void hamon_keep_previous(HamonNode *node, TimestampTz now);
+static void hamon_review_clusters(TimestampTz now, List **actions);
+static void hamon_collect_dirty(HamonBatchWrite *write);
+static bool hamon_batch_due(HamonBatchWrite *write, bool force,
+							TimestampTz now);
+static bool hamon_write_batch(HamonBatchWrite *write, TimestampTz now);
+static void hamon_review_touched_slots(void);
 static void hamon_write_results(void *arg);
 static void hamon_keep_failed_batch(TimestampTz now);
 static void hamon_purge(TimestampTz now);
@@ -163,9 +185,17 @@ HamonWorkerMain(Datum main_arg)
 	worker.cycle_cxt = AllocSetContextCreate(TopMemoryContext,
 											 "pg_hamonitor cycle",
 											 ALLOCSET_DEFAULT_SIZES);
+	/*
+	 * A batch holds a copy of each result it writes (several kB each: a
+	 * few hundred kB at 1000 nodes), and the context is reset after every
+	 * write: with a block this size kept across resets, the allocator
+	 * neither maps nor faults in fresh memory ten times a second.
+	 */
 	worker.batch_cxt = AllocSetContextCreate(TopMemoryContext,
 											 "pg_hamonitor batch",
-											 ALLOCSET_DEFAULT_SIZES);
+											 HAMON_BATCH_KEEP_BYTES,
+											 HAMON_BATCH_KEEP_BYTES,
+											 ALLOCSET_DEFAULT_MAXSIZE);
 
 	/*
 	 * A probe result lost in a witness crash is no loss: commits of the
@@ -375,8 +405,35 @@ hamon_load_nodes(void *arg)
 	nodes = HamonCatalogLoadNodes(worker.index, hamon_workers, worker.cycle_cxt,
 								  &clusters);
 	hamon_merge_nodes(nodes, clusters);
+	hamon_check_capacity();
 	MemoryContextReset(worker.cycle_cxt);
 	*loaded = true;
+}
+
+/*
+ * Says, once per change of the node count, when this worker has more nodes
+ * than it can hold connections: each is an external descriptor, and a
+ * process may hold about a third of its safe descriptors as such
+ * (AcquireExternalFD).  The nodes beyond it would fail their probes, every
+ * time, with "out of file descriptors".
+ */
+static void
+hamon_check_capacity(void)
+{
+	static int	warned_for = 0;
+	int			nnodes = list_length(worker.nodes);
+	int			capacity = max_safe_fds / 3;
+
+	if (nnodes <= capacity || nnodes == warned_for)
+		return;
+	warned_for = nnodes;
+	ereport(WARNING,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("pg_hamonitor worker %d has %d nodes to probe but can hold at most %d peer connections",
+					worker.index, nnodes, capacity),
+			 errdetail("Each connection takes a file descriptor; a process may use about a third of its %d (max_files_per_process, cut to the open-files limit) for them.",
+					   max_safe_fds),
+			 errhint("Raise max_files_per_process and the open-files limit of the witness's OS user, or pg_hamonitor.workers; see \"Sizing\" in the README.")));
 }
 
 static HamonCluster *
@@ -520,33 +577,67 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 }
 
 /*
- * Folds every finished probe into its node's state at once and reviews
- * the clusters that heard something (failover decisions, fencing); then
- * writes the batch in one transaction (with the actions the review
- * planned, written ahead), launches those actions (engine.c), and
- * reviews slots.  Plain results wait up to
- * HAMON_WRITE_DELAY_MS to share a transaction; anything that matters (an
- * event, a change of primary or flags, an action) is written at once, as
- * is everything when force is set.  A primary that has just gone down
- * makes the other nodes of its cluster be probed at once: their view is
- * what tells a dead primary from a witness that merely lost sight of it.
+ * One pass of the data path over what the sockets brought in, each step a
+ * function of its own:
+ *
+ *	 probe -> state		hamon_fold_results: finished probes into node state
+ *	 decide -> plan		hamon_review_clusters: failover decisions, fencing
+ *	 (write ahead)		hamon_write_batch: state, history, events and the
+ *						planned actions, in one transaction
+ *	 act				HamonEngineLaunchPlanned: the committed actions start
+ *	 slots				hamon_review_touched_slots: alarms, managed slots
+ *
+ * Plain results wait up to HAMON_WRITE_DELAY_MS to share a transaction;
+ * anything that matters (an event, a change of primary or flags, an
+ * action) is written at once, as is everything when force is set.  Nothing
+ * after the write runs unless it committed: an action may only follow a
+ * committed decision, and a cluster's slots are reviewed (and its touched
+ * flag cleared) once what the review saw is in the catalog.
  */
 static void
 hamon_flush_results(bool force)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(worker.batch_cxt);
-	List	   *clusters = NIL;
-	List	   *flagged = NIL;
-	List	   *actions = NIL;
-	ListCell   *lc;
-	HamonBatchWrite write;
 	TimestampTz now = GetCurrentTimestamp();
+	HamonBatchWrite write;
+	bool		written = false;
+
+	memset(&write, 0, sizeof(write));
+	hamon_fold_results(now);
+	hamon_review_clusters(now, &write.actions);
+	hamon_collect_dirty(&write);
+
+	if (hamon_batch_due(&write, force, now) && hamon_write_batch(&write, now))
+	{
+		/* the decisions are committed: their actions may start */
+		HamonEngineLaunchPlanned(write.actions);
+		hamon_review_touched_slots();
+		written = true;
+	}
+
+	MemoryContextSwitchTo(oldcxt);
+	/* results still pending live in batch_cxt: keep it until they are out */
+	if (written && worker.records == NIL)
+		MemoryContextReset(worker.batch_cxt);
+	MemoryContextReset(worker.cycle_cxt);
+}
+
+/*
+ * probe -> state: folds every finished probe into its node's state
+ * (state.c, which queues the events) and keeps a copy of the result for the
+ * write, so the node may probe again at once.  A primary that has just gone
+ * down makes the other nodes of its cluster be probed at once: their view
+ * is what tells a dead primary from a witness that merely lost sight of it.
+ */
+static void
+hamon_fold_results(TimestampTz now)
+{
+	ListCell   *lc;
 
 	foreach(lc, worker.nodes)
 	{
 		HamonNode  *node = (HamonNode *) lfirst(lc);
 		HamonRole	old_role = node->role;
-		HamonProbeRecord *rec;
 
 		if (!node->result_ready)
 			continue;
@@ -555,64 +646,209 @@ hamon_flush_results(bool force)
 		if (HamonApplyProbe(node, &worker.events) &&
 			node->health == HAMON_HEALTH_DOWN &&
 			old_role == HAMON_ROLE_PRIMARY)
-		{
-			ListCell   *lc2;
-
-			foreach(lc2, node->cluster->members)
-				if (lfirst(lc2) != node)
-					HamonProbeNow((HamonNode *) lfirst(lc2), now);
-		}
-
-		/* keep the result for the write; the node may probe again */
-		rec = palloc(sizeof(HamonProbeRecord));
-		rec->node = node;
-		rec->role = node->role;
-		rec->result = node->result;
-		if (node->result.slots_json)
-			rec->result.slots_json = pstrdup(node->result.slots_json);
-		worker.records = lappend(worker.records, rec);
-		if (worker.records_since == 0)
-			worker.records_since = now;
+			hamon_probe_cluster_now(node, now);
+		hamon_keep_record(node, now);
 		node->result_ready = false;
 	}
+}
 
-	/* review the clusters that heard something, or are deciding */
+/* the other nodes of node's cluster are probed at once */
+static void
+hamon_probe_cluster_now(HamonNode *node, TimestampTz now)
+{
+	ListCell   *lc;
+
+	foreach(lc, node->cluster->members)
+		if (lfirst(lc) != node)
+			HamonProbeNow((HamonNode *) lfirst(lc), now);
+}
+
+/* a copy of node's result, pending for the next write (in batch_cxt) */
+static void
+hamon_keep_record(HamonNode *node, TimestampTz now)
+{
+	HamonProbeRecord *rec = palloc(sizeof(HamonProbeRecord));
+
+	rec->node = node;
+	rec->role = node->role;
+	rec->result = node->result;
+	rec->history = hamon_history_due(node, now);
+	rec->written = false;
+	if (node->result.slots_json)
+		rec->result.slots_json = pstrdup(node->result.slots_json);
+	worker.records = lappend(worker.records, rec);
+	if (worker.records_since == 0)
+		worker.records_since = now;
+}
+
+/*
+ * Whether node's probe just folded makes a history row.  With
+ * pg_hamonitor.history_interval at 0, every probe does.  Otherwise a probe
+ * that says something new (health, role, timeline, success, or the error's
+ * SQLSTATE or message changed) does, and so do the probe just before it
+ * (hamon_keep_previous) and every probe after it for one history_interval:
+ * the LSNs around any change are there at the probes' own resolution.  The
+ * other probes make one row per history_interval, at most: the first probe
+ * of each interval of the clock (counted from 2000-01-01, so with an
+ * interval that divides a day, 10s say, every node's rows fall in the same
+ * seconds: :00, :10, ...).
+ */
+static bool
+hamon_history_due(HamonNode *node, TimestampTz now)
+{
+	const HamonProbeResult *r = &node->result;
+	HamonHistoryFacts *prev = &node->hist_prev;
+	TimestampTz at = r->probed_at != 0 ? r->probed_at : now;
+	int64		interval = (int64) hamon_history_interval * 1000;
+	bool		changed;
+	bool		keep;
+
+	changed = !node->hist_seen ||
+		r->success != prev->success ||
+		node->health != node->hist_health ||
+		node->role != prev->role ||
+		(r->success && r->timeline != node->hist_timeline) ||
+		strcmp(r->error_sqlstate, prev->error_sqlstate) != 0 ||
+		strcmp(r->error, prev->error) != 0;
+
+	if (interval <= 0)
+		keep = true;
+	else if (changed)
+	{
+		keep = true;
+		if (node->hist_seen && !node->hist_prev_kept)
+			hamon_keep_previous(node, now);
+		node->hist_full_until = at + interval;
+	}
+	else if (at < node->hist_full_until)
+		keep = true;
+	else
+		keep = at / interval != node->hist_kept_at / interval;
+	if (keep)
+		node->hist_kept_at = at;
+
+	/* this probe is the previous one of the next */
+	node->hist_seen = true;
+	node->hist_prev_kept = keep;
+	node->hist_health = node->health;
+	if (r->success)
+		node->hist_timeline = r->timeline;
+	prev->probed_at = at;
+	prev->success = r->success;
+	prev->latency_ms = r->latency_ms;
+	prev->role = node->role;
+	prev->timeline = r->timeline;
+	prev->current_lsn = r->current_lsn;
+	prev->flush_lsn = r->flush_lsn;
+	prev->receive_lsn = r->receive_lsn;
+	prev->replay_lsn = r->replay_lsn;
+	prev->last_replay_at = r->last_replay_at;
+	strlcpy(prev->error_sqlstate, r->error_sqlstate,
+			sizeof(prev->error_sqlstate));
+	strlcpy(prev->error, r->error, sizeof(prev->error));
+	return keep;
+}
+
+/*
+ * The previous probe of node, not kept when it came, made a history row
+ * now that the next one changed something: queued before that one's
+ * record, it carries the history columns only (catalog.c writes a node's
+ * state from its last record).
+ */
+static void
+hamon_keep_previous(HamonNode *node, TimestampTz now)
+{
+	const HamonHistoryFacts *prev = &node->hist_prev;
+	HamonProbeRecord *rec = palloc0(sizeof(HamonProbeRecord));
+
+	rec->node = node;
+	rec->role = prev->role;
+	rec->history = true;
+	rec->result.probed_at = prev->probed_at;
+	rec->result.success = prev->success;
+	rec->result.latency_ms = prev->latency_ms;
+	rec->result.timeline = prev->timeline;
+	rec->result.current_lsn = prev->current_lsn;
+	rec->result.flush_lsn = prev->flush_lsn;
+	rec->result.receive_lsn = prev->receive_lsn;
+	rec->result.replay_lsn = prev->replay_lsn;
+	rec->result.last_replay_at = prev->last_replay_at;
+	strlcpy(rec->result.error_sqlstate, prev->error_sqlstate,
+			sizeof(rec->result.error_sqlstate));
+	strlcpy(rec->result.error, prev->error, sizeof(rec->result.error));
+	worker.records = lappend(worker.records, rec);
+	if (worker.records_since == 0)
+		worker.records_since = now;
+}
+
+/*
+ * decide -> plan: reviews the clusters that heard something, or are still
+ * deciding (failover.c); the actions they plan are added to *actions, to be
+ * written ahead with the batch.
+ */
+static void
+hamon_review_clusters(TimestampTz now, List **actions)
+{
+	ListCell   *lc;
+
 	foreach(lc, worker.clusters)
 	{
 		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
 
 		if (cluster->touched || cluster->deciding)
 			HamonReviewCluster(cluster, cluster->members, now,
-							   &worker.events, &actions);
-		if (cluster->dirty)
-			clusters = lappend(clusters, cluster);
+							   &worker.events, actions);
 	}
+}
+
+/* the clusters and nodes whose state in memory is newer than the catalog's */
+static void
+hamon_collect_dirty(HamonBatchWrite *write)
+{
+	ListCell   *lc;
+
+	foreach(lc, worker.clusters)
+		if (((HamonCluster *) lfirst(lc))->dirty)
+			write->clusters = lappend(write->clusters, lfirst(lc));
 	foreach(lc, worker.nodes)
-	{
-		HamonNode  *node = (HamonNode *) lfirst(lc);
+		if (((HamonNode *) lfirst(lc))->flags_dirty)
+			write->flagged = lappend(write->flagged, lfirst(lc));
+}
 
-		if (node->flags_dirty)
-			flagged = lappend(flagged, node);
-	}
-
-	if (worker.events != NIL || actions != NIL || clusters != NIL ||
-		flagged != NIL)
+/*
+ * Whether the batch is to be written now: anything that matters at once,
+ * plain results once the oldest has waited HAMON_WRITE_DELAY_MS, nothing
+ * before the retry time of a failed write.
+ */
+static bool
+hamon_batch_due(HamonBatchWrite *write, bool force, TimestampTz now)
+{
+	if (worker.events != NIL || write->actions != NIL ||
+		write->clusters != NIL || write->flagged != NIL)
 		force = true;
 	if (worker.records == NIL && !force)
-		goto out;
+		return false;
 	if (!force && now - worker.records_since <
 		HAMON_WRITE_DELAY_MS * INT64CONST(1000))
-		goto out;
+		return false;
 	if (worker.write_failing && now < worker.write_retry_at)
-		goto out;
+		return false;
+	return true;
+}
 
-	write.records = worker.records;
-	write.clusters = clusters;
-	write.flagged = flagged;
-	write.events = worker.events;
-	write.actions = actions;
-	write.flags_written = NIL;
-	if (!HamonRunInTransaction(hamon_write_results, &write,
+/*
+ * Writes the batch (hamon_write_results) and, once it has committed,
+ * forgets what it wrote; returns whether it committed.
+ */
+static bool
+hamon_write_batch(HamonBatchWrite *write, TimestampTz now)
+{
+	ListCell   *lc;
+
+	write->records = worker.records;
+	write->events = worker.events;
+	write->flags_written = NIL;
+	if (!HamonRunInTransaction(hamon_write_results, write,
 							   "write probe results"))
 	{
 		/*
@@ -624,13 +860,13 @@ hamon_flush_results(bool force)
 		hamon_keep_failed_batch(now);
 		/* an action row it wrote is not there: read what is */
 		worker.next_action_refresh = 0;
-		goto out;
+		return false;
 	}
 	worker.write_failing = false;
-	foreach(lc, clusters)
+	foreach(lc, write->clusters)
 		((HamonCluster *) lfirst(lc))->dirty = false;
-	foreach(lc, flagged)
-		if (list_member_int(write.flags_written,
+	foreach(lc, write->flagged)
+		if (list_member_int(write->flags_written,
 							((HamonNode *) lfirst(lc))->node_id))
 			((HamonNode *) lfirst(lc))->flags_dirty = false;
 	worker.events = NIL;
@@ -639,11 +875,18 @@ hamon_flush_results(bool force)
 		if (((HamonProbeRecord *) lfirst(lc))->written)
 			worker.records = foreach_delete_current(worker.records, lc);
 	worker.records_since = worker.records != NIL ? now : 0;
+	return true;
+}
 
-	/* the decisions are committed: their actions may start */
-	HamonEngineLaunchPlanned(actions);
+/*
+ * slots: alarms, and the managed standby slots, of the clusters that heard
+ * something, from what was just written (slots.c).
+ */
+static void
+hamon_review_touched_slots(void)
+{
+	ListCell   *lc;
 
-	/* slots: alarms, and the managed standby slots, from what was written */
 	foreach(lc, worker.clusters)
 	{
 		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
@@ -652,17 +895,6 @@ hamon_flush_results(bool force)
 			HamonReviewSlots(cluster, cluster->members);
 		cluster->touched = false;
 	}
-
-	MemoryContextSwitchTo(oldcxt);
-	/* results still pending live in batch_cxt: keep it until they are out */
-	if (worker.records == NIL)
-		MemoryContextReset(worker.batch_cxt);
-	MemoryContextReset(worker.cycle_cxt);
-	return;
-
-out:
-	MemoryContextSwitchTo(oldcxt);
-	MemoryContextReset(worker.cycle_cxt);
 }
 
 /*

@@ -38,6 +38,14 @@
 #   purge rate           rows purged per second during that window (the
 #                        purge counts as complete once no node has rows
 #                        older than 10 min 15 s)
+#   history_interval     then pg_hamonitor.history_interval is set to
+#                        --history-interval (default 10s) and, over
+#                        --interval-window seconds (default 60; --quick 6,
+#                        with --history-interval 2s),
+#                        the rows the live nodes actually make are counted:
+#                        rows and bytes per node per day (at bytes_per_row),
+#                        and what that makes per day for 1,000 and 10,000
+#                        nodes, beside the same at every probe (0)
 #
 # How to run (as a non-root user, from a copy of the tree it can write; the
 # extension installed with make install):
@@ -72,15 +80,21 @@ my %opt = bench_options(
 		runs            => 20,
 		purge_window    => 120,
 		baseline_window => 30,
-		nodes           => 100
+		nodes           => 100,
+		history_interval => '10s',
+		interval_window => 60
 	},
 	'rows=i', 'runs=i', 'purge_window|purge-window=f',
-	'baseline_window|baseline-window=f', 'nodes=i');
+	'baseline_window|baseline-window=f', 'nodes=i',
+	'history_interval|history-interval=s',
+	'interval_window|interval-window=f');
 if ($opt{quick})
 {
 	$opt{rows}            = 100_000 unless defined $opt{given}{rows};
 	$opt{purge_window}    = 20      unless defined $opt{given}{purge_window};
 	$opt{baseline_window} = 10      unless defined $opt{given}{baseline_window};
+	$opt{interval_window} = 6       unless defined $opt{given}{interval_window};
+	$opt{history_interval} = '2s'   unless defined $opt{given}{history_interval};
 }
 
 my $script = 'history_cost';
@@ -339,4 +353,38 @@ say_out(sprintf('RESULT %s purge_rate rows_per_s=%.0f purged=%d of=%d window=%.0
 	$script, $rate, $purged, $to_purge, $p1 - $p0,
 	defined $p_done ? ' complete' : ' incomplete'));
 bench_count($script, 'healthy_down_during_purge', $downs, target => 0);
+
+# ---------------------------------------------------------------------
+# Rows per node per day with history_interval
+# ---------------------------------------------------------------------
+
+# the rows the live nodes made in a window, per node per day
+sub rows_per_node_day
+{
+	my ($window) = @_;
+	my ($from, $to) = wait_seconds($witness, $window);
+	my ($rows, $nn) = split /\|/,
+	  $witness->safe_psql(
+		'postgres',
+		"SELECT count(*), count(DISTINCT node_id) FROM hamonitor.probe_history
+		  WHERE probed_at > '$from' AND probed_at <= '$to'");
+	return $nn ? $rows / $nn * 86_400 / $window : 0;
+}
+
+set_witness_guc($witness, 'history_interval', '0')
+  or die "could not set history_interval\n";
+wait_seconds($witness, 2);
+my $every = rows_per_node_day($opt{interval_window});
+set_witness_guc($witness, 'history_interval', $opt{history_interval})
+  or die "could not set history_interval\n";
+wait_seconds($witness, 2);
+my $thinned = rows_per_node_day($opt{interval_window});
+foreach my $case ([ '0', $every ], [ $opt{history_interval}, $thinned ])
+{
+	my ($hi, $rows) = @$case;
+	my $bytes = $rows * $per_row;
+	say_out(sprintf('RESULT %s history_interval=%s rows_per_node_per_day=%.0f bytes_per_node_per_day=%.1fMB 1000_nodes=%.2fGB/day 10000_nodes=%.1fGB/day (measured over %ss, %.1fB per row)',
+		$script, $hi, $rows, $bytes / 1048576, $bytes * 1000 / 1073741824,
+		$bytes * 10_000 / 1073741824, $opt{interval_window}, $per_row));
+}
 exit 0;

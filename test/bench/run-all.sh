@@ -2,7 +2,7 @@
 #
 # test/bench/run-all.sh
 #      Run the pg_hamonitor benchmarks: failover_time, false_failover,
-#      probe_scale, history_cost, rpo, haproxy_failover, witness_takeover (see
+#      probe_scale, history_cost, rpo, haproxy_failover, witness_takeover, isolation (see
 #      test/bench/README.md).
 #
 #   test/bench/run-all.sh [--quick] [other options passed to every script]
@@ -34,7 +34,7 @@ REPO_DIR=$(cd "$BENCH_DIR/../.." && pwd)
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PGXS_PERL=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/perl
 BENCH_USER=${BENCH_USER:-postgres}
-SCRIPTS=${BENCH_SCRIPTS:-failover_time false_failover probe_scale history_cost rpo haproxy_failover witness_takeover}
+SCRIPTS=${BENCH_SCRIPTS:-failover_time false_failover probe_scale history_cost rpo haproxy_failover witness_takeover isolation}
 
 if [ "$(id -u)" -eq 0 ]; then
     if [ "${BENCH_INSTALL:-0}" = 1 ]; then

@@ -3,7 +3,10 @@
 
 # Probe history older than pg_hamonitor.history_retention is purged by the
 # worker, in batches of pg_hamonitor.history_purge_batch rows, and newer
-# history is kept.
+# history is kept.  With pg_hamonitor.history_interval, a node whose probes
+# say nothing new makes one row per interval, and a change (the node goes
+# down, comes back) is kept with the probe before it and every probe after
+# it for one interval.
 
 use strict;
 use warnings;
@@ -74,5 +77,65 @@ cmp_ok(history_rows("probed_at > now() - interval '1 hour'"), '>', 0,
 	'recent probes are still kept');
 ok(wait_for_status($witness, 'peer', "health = 'up'"),
 	'the peer is still probed');
+
+# ---------------------------------------------------------------------
+# history_interval
+# ---------------------------------------------------------------------
+
+is($witness->safe_psql('postgres', 'SHOW pg_hamonitor.history_interval'),
+	'0', 'history_interval is 0 by default: every probe is kept');
+ok(set_witness_guc($witness, 'history_interval', '2s'),
+	'history_interval reloaded as 2s');
+wait_seconds($witness, 1);    # the worker has reloaded too
+my ($from, $to) = wait_seconds($witness, 6);
+my $steady = history_rows("node_id = $node_id AND probed_at BETWEEN '$from' AND '$to'");
+note "steady node, 6 s at a probe every ${PROBE_INTERVAL_MS} ms: $steady rows";
+cmp_ok($steady, '>=', 2, 'a steady node still makes a row per interval');
+cmp_ok($steady, '<=', 4, 'and no more (not one per probe)');
+cmp_ok(status_value($witness, 'peer', 'extract(epoch FROM now() - last_probe_at)'),
+	'<', 1, 'the node itself is still probed at probe_interval');
+
+# a change: the node goes down, then comes back.  With an interval of an
+# hour, a steady node's last row is from before this reload: only the
+# rule "the probe before a change" keeps a row just before the failure.
+ok(set_witness_guc($witness, 'history_interval', '1h'),
+	'history_interval reloaded as 1h');
+my ($quiet_from) = wait_seconds($witness, 2);
+my $mark = last_event_id($witness);
+$peer->stop('fast');
+ok(wait_for_status($witness, 'peer', "health = 'down'"), 'peer is down');
+cmp_ok(history_rows("node_id = $node_id AND NOT success AND probed_at > '$to'"),
+	'>=', 1, 'the failed probe that changed the node is kept');
+my $before_gap = $witness->safe_psql(
+	'postgres', "SELECT extract(epoch FROM f.at - (
+	     SELECT max(probed_at) FROM hamonitor.probe_history
+	      WHERE node_id = $node_id AND success AND probed_at < f.at))
+	   FROM (SELECT min(probed_at) AS at FROM hamonitor.probe_history
+	          WHERE node_id = $node_id AND NOT success
+	            AND probed_at > '$quiet_from') f");
+note "last successful row ${before_gap}s before the first failed one";
+cmp_ok($before_gap, '<', 1,
+	'the probe just before the change is kept too');
+$peer->start;
+ok(wait_for_event($witness, 'main', 'health_up', "node_name = 'peer'", $mark),
+	'peer is up again');
+wait_seconds($witness, 3);
+my $first_ok = "(SELECT min(probed_at) FROM hamonitor.probe_history
+                  WHERE node_id = $node_id AND success AND probed_at > '$to'
+                    AND probed_at > (SELECT max(probed_at) FROM hamonitor.probe_history
+                                      WHERE node_id = $node_id AND NOT success))";
+cmp_ok(
+	$witness->safe_psql(
+		'postgres', "SELECT abs(extract(epoch FROM $first_ok - max(event_time)))
+		   FROM hamonitor.events
+		  WHERE node_name = 'peer' AND kind = 'health_up' AND event_id > $mark"),
+	'<', 1, 'the first successful probe after the outage is kept');
+my $after = history_rows("node_id = $node_id AND success
+	  AND probed_at >= $first_ok AND probed_at < $first_ok + interval '2 s'");
+note "rows in the 2 s after the change: $after";
+cmp_ok($after, '>=', 5,
+	'every probe is kept for one interval after the change');
+ok(reset_witness_guc($witness, 'history_interval', '0'),
+	'history_interval back to 0');
 
 done_testing();

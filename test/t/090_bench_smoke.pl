@@ -25,7 +25,8 @@ my %figures = (
 	history_cost   => qr/^RESULT history_cost /m,
 	rpo            => qr/^RESULT rpo writes_accepted_quorum /m,
 	haproxy_failover => qr/^RESULT haproxy_failover first_write /m,
-	witness_takeover => qr/^RESULT witness_takeover takeover .*\n^RESULT witness_takeover overhead .*\n^RESULT witness_takeover combined_writable /m);
+	witness_takeover => qr/^RESULT witness_takeover takeover .*\n^RESULT witness_takeover overhead .*\n^RESULT witness_takeover combined_writable /m,
+	isolation      => qr/^RESULT isolation writes_accepted_both /m);
 
 for my $script (sort keys %figures)
 {
