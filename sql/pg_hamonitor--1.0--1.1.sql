@@ -995,7 +995,8 @@ SELECT n.cluster_name,
 -- backend: two transactions never write the same row, so an insert of an
 -- event never waits for another's (a probe worker's batch must not wait,
 -- and one row per cluster and kind could deadlock two transactions that
--- insert two kinds in opposite orders).  The HTTP worker folds the rows of
+-- insert two kinds in opposite orders).  Probe worker 0 (every 10 s, after
+-- its history purge) and the HTTP worker (before a scrape) fold the rows of
 -- backends that are gone into the row of backend_pid 0.  Not dumped: a
 -- restore re-inserts the events, and the trigger counts them again.
 CREATE TABLE hamonitor.event_count (

@@ -924,6 +924,44 @@ HamonCatalogPurgeHistory(void)
 }
 
 /*
+ * HamonCatalogFoldEventCounts
+ *		Folds the event_count rows of backends that are gone into the row of
+ *		backend_pid 0, so that the table keeps about one row per cluster and
+ *		kind, plus one per live backend that inserted events.  Needs a
+ *		transaction with SPI connected, on a writable witness.  The rows a
+ *		live backend may be writing are left alone (its pid is live; a row
+ *		locked by a backend that took a gone one's pid is skipped); only two
+ *		folds at once (the HTTP worker's before a scrape and probe worker
+ *		0's after its history purge) may wait for each other on a backend_pid
+ *		0 row, for the length of the other's short transaction.
+ */
+void
+HamonCatalogFoldEventCounts(void)
+{
+	int			rc;
+
+	rc = SPI_execute("WITH gone AS ("
+					 "    SELECT ctid FROM hamonitor.event_count"
+					 "     WHERE backend_pid <> 0"
+					 "       AND backend_pid NOT IN (SELECT pid FROM pg_stat_get_activity(NULL)"
+					 "                                WHERE pid IS NOT NULL)"
+					 "       FOR UPDATE SKIP LOCKED),"
+					 "  folded AS ("
+					 "    DELETE FROM hamonitor.event_count n USING gone"
+					 "     WHERE n.ctid = gone.ctid"
+					 " RETURNING n.cluster_name, n.kind, n.events)"
+					 "INSERT INTO hamonitor.event_count AS c"
+					 "       (cluster_name, kind, backend_pid, events)"
+					 "SELECT cluster_name, kind, 0, sum(events) FROM folded"
+					 " GROUP BY cluster_name, kind"
+					 "    ON CONFLICT (cluster_name, kind, backend_pid)"
+					 "    DO UPDATE SET events = c.events + excluded.events",
+					 false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute failed: %d", rc);
+}
+
+/*
  * HamonCatalogLoadView
  *		Reads a cluster's nodes as the worker last wrote them, for the
  *		decision's checks; the strings live in SPI's memory until

@@ -29,6 +29,7 @@ extern void HamonCatalogWriteProbes(List *records, List *clusters,
 									MemoryContext resultcxt,
 									List **flags_written);
 extern uint64 HamonCatalogPurgeHistory(void);
+extern void HamonCatalogFoldEventCounts(void);
 extern int64 HamonCatalogWriteEvent(const char *cluster_name,
 									const char *node_name, const char *kind,
 									const char *detail);

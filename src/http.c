@@ -1337,12 +1337,12 @@ http_load_metrics(void *arg)
 	HamonMetricsText(hm->out);
 }
 
-/* keeps hamonitor.event_count small (metrics.c); a writable witness only */
+/* keeps hamonitor.event_count small (catalog.c); a writable witness only */
 static void
 http_fold_counts(void *arg)
 {
 	if (HamonExtensionExists())
-		HamonMetricsFoldCounts();
+		HamonCatalogFoldEventCounts();
 }
 
 static void

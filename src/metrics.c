@@ -22,7 +22,7 @@
  * as events are inserted (sql/pg_hamonitor--1.0--1.1.sql says why it is
  * keyed by backend): a scrape sums a few rows per cluster and kind instead
  * of counting the event table, and a DBA's DELETE of old events does not
- * make a counter go down.  HamonMetricsFoldCounts, run by the HTTP worker
+ * make a counter go down.  HamonCatalogFoldEventCounts (catalog.c), run by the HTTP worker
  * before a scrape, keeps that table small.
  *
  * The families are table-driven: each query below gives its label columns
@@ -226,38 +226,4 @@ HamonMetricsText(StringInfo out)
 				   "Failed probes among hamonitor_probes_total.");
 	appendStringInfo(out, "hamonitor_probe_failures_total " UINT64_FORMAT "\n",
 					 pg_atomic_read_u64(&HamonShmem->probe_failures_total));
-}
-
-/*
- * Folds the event_count rows of backends that are gone into the row of
- * backend_pid 0, so that the table keeps about one row per cluster and
- * kind, plus one per live backend that inserted events.  Needs a
- * transaction with SPI connected, on a writable witness.  The rows a live
- * backend may be writing are left alone (its pid is live; a row locked by a
- * backend that took a gone one's pid is skipped), so this waits for nobody.
- */
-void
-HamonMetricsFoldCounts(void)
-{
-	int			rc;
-
-	rc = SPI_execute("WITH gone AS ("
-					 "    SELECT ctid FROM hamonitor.event_count"
-					 "     WHERE backend_pid <> 0"
-					 "       AND backend_pid NOT IN (SELECT pid FROM pg_stat_get_activity(NULL)"
-					 "                                WHERE pid IS NOT NULL)"
-					 "       FOR UPDATE SKIP LOCKED),"
-					 "  folded AS ("
-					 "    DELETE FROM hamonitor.event_count n USING gone"
-					 "     WHERE n.ctid = gone.ctid"
-					 " RETURNING n.cluster_name, n.kind, n.events)"
-					 "INSERT INTO hamonitor.event_count AS c"
-					 "       (cluster_name, kind, backend_pid, events)"
-					 "SELECT cluster_name, kind, 0, sum(events) FROM folded"
-					 " GROUP BY cluster_name, kind"
-					 "    ON CONFLICT (cluster_name, kind, backend_pid)"
-					 "    DO UPDATE SET events = c.events + excluded.events",
-					 false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute failed: %d", rc);
 }

@@ -18,6 +18,5 @@
 /* needs a transaction with SPI connected; appends to out */
 extern void HamonMetricsText(StringInfo out);
 /* needs a transaction with SPI connected, on a writable witness */
-extern void HamonMetricsFoldCounts(void);
 
 #endif							/* HAMON_METRICS_H */

@@ -153,6 +153,7 @@ static void hamon_keep_failed_batch(TimestampTz now);
 static void hamon_purge(TimestampTz now);
 static void hamon_actions(TimestampTz now);
 static void hamon_purge_txn(void *arg);
+static void hamon_fold_counts_txn(void *arg);
 static void hamon_sync_wait_set(void);
 static long hamon_next_timeout(TimestampTz now);
 
@@ -991,14 +992,32 @@ hamon_purge(TimestampTz now)
 							   "purge probe history"))
 		purged = 0;
 	if (purged < (uint64) hamon_history_purge_batch)
+	{
 		worker.next_purge_at = TimestampTzPlusMilliseconds(now,
 														   HAMON_PURGE_INTERVAL_MS);
+
+		/*
+		 * Nothing left to purge: fold the event counters of the backends
+		 * that are gone (action workers, sessions), so event_count stays
+		 * small without an HTTP scrape.  One worker is enough; a transaction
+		 * of its own, so a failure costs no purged history.
+		 */
+		if (worker.index == 0)
+			(void) HamonRunInTransaction(hamon_fold_counts_txn, NULL,
+										 "fold the event counters");
+	}
 }
 
 static void
 hamon_purge_txn(void *arg)
 {
 	*(uint64 *) arg = HamonCatalogPurgeHistory();
+}
+
+static void
+hamon_fold_counts_txn(void *arg)
+{
+	HamonCatalogFoldEventCounts();
 }
 
 /*

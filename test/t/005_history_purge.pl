@@ -138,4 +138,26 @@ cmp_ok($after, '>=', 5,
 ok(reset_witness_guc($witness, 'history_interval', '0'),
 	'history_interval back to 0');
 
+# Event counters (hamonitor.event_count, one row per inserting backend) of
+# a backend that is gone are folded by probe worker 0 after its history
+# purge, without any HTTP scrape: the table does not grow per session.
+my ($pid, $own) = split /\|/, $witness->safe_psql('postgres',
+	"SELECT hamonitor.set_maintenance('peer', true, 'main');
+	 SELECT hamonitor.set_maintenance('peer', false, 'main');
+	 SELECT pg_backend_pid(), sum(events) FROM hamonitor.event_count
+	  WHERE backend_pid = pg_backend_pid()");
+is($own, '2', 'a session inserting two events has a counter row of its own');
+ok( $witness->poll_query_until(
+		'postgres',
+		"SELECT count(*) FROM hamonitor.event_count WHERE backend_pid = $pid",
+		'0'),
+	'the gone session\'s counter row is folded by the probe worker');
+is( $witness->safe_psql(
+		'postgres',
+		"SELECT (SELECT sum(events) FROM hamonitor.event_count
+		          WHERE kind IN ('maintenance_on', 'maintenance_off'))
+		      = (SELECT count(*) FROM hamonitor.event
+		          WHERE kind IN ('maintenance_on', 'maintenance_off'))"),
+	't', 'and the counts still match the events');
+
 done_testing();
