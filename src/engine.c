@@ -177,6 +177,28 @@ HamonEngineStopAction(int64 action_id)
 }
 
 /*
+ * HamonEngineStopAll
+ *		Ends every action worker of this witness (SIGTERM): a witness found
+ *		superseded must not finish what it had started; the newer witness
+ *		finishes or records it from the replicated catalog.
+ */
+void
+HamonEngineStopAll(void)
+{
+	pid_t		pids[HAMON_MAX_ACTIONS];
+	int			n = 0;
+	int			i;
+
+	SpinLockAcquire(&HamonShmem->mutex);
+	for (i = 0; i < HAMON_MAX_ACTIONS; i++)
+		if (HamonShmem->actions[i].in_use && HamonShmem->actions[i].pid != 0)
+			pids[n++] = HamonShmem->actions[i].pid;
+	SpinLockRelease(&HamonShmem->mutex);
+	for (i = 0; i < n; i++)
+		(void) kill(pids[i], SIGTERM);
+}
+
+/*
  * HamonEngineSupersedeSync
  *		In the caller's transaction, which is about to write an action of
  *		cluster_name that must not wait (a failover, a manual promotion or
@@ -395,6 +417,14 @@ HamonEngineEnqueue(HamonPlannedAction *a)
 	int			keep_pid = 0;
 	bool		isnull;
 
+	/*
+	 * A witness superseded (or not yet checked) since this round began
+	 * decides nothing: the guard may have woken the worker in the middle of
+	 * its round.
+	 */
+	if (!HamonWitnessMayAct())
+		return false;
+
 	if (a->cluster->action_id != 0)
 	{
 		int64		closed = 0;
@@ -415,8 +445,16 @@ HamonEngineEnqueue(HamonPlannedAction *a)
 	}
 	else
 		a->supersedes = 0;
-	/* the decision and its action must outlive a witness crash */
-	if (SPI_execute("SET LOCAL synchronous_commit = on", false, 0) != SPI_OK_UTILITY)
+	/*
+	 * The decision and its action must outlive a witness crash: flushed
+	 * locally.  Not "on": with witness_synchronous that would make the probe
+	 * loop wait for the standby witness (a cut link would stall every probe
+	 * until the list is emptied, long enough for the standby to see this
+	 * witness's sessions go stale).  The action worker's first commit
+	 * (sequence.c, synchronous_commit on) waits for it instead, before the
+	 * action touches a peer, and that commit's LSN is after this row's.
+	 */
+	if (SPI_execute("SET LOCAL synchronous_commit = local", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not set synchronous_commit");
 	/* the fence spares the witness's own probe session (by pid) */
 	if (a->node->conn != NULL &&

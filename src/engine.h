@@ -61,6 +61,7 @@ extern bool HamonEngineRunning(int64 action_id);
 extern bool HamonEngineSupersedeSync(const char *cluster_name,
 									 const char *by, int64 *superseded);
 extern void HamonEngineStopAction(int64 action_id);
+extern void HamonEngineStopAll(void);
 extern void HamonEngineLockCluster(const char *cluster_name);
 
 /* the manual SQL functions */

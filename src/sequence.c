@@ -57,6 +57,7 @@
 #include "engine.h"
 #include "remote.h"
 #include "slots.h"
+#include "witness.h"
 
 /* an action worker waits at most this long for a lock */
 #define HAMON_ACTION_LOCK_TIMEOUT "10s"
@@ -1133,12 +1134,31 @@ hamon_fail_unstarted_txn(void *arg)
 						HamonActionKindName(r->kind), r->node_name));
 }
 
+/*
+ * Whether this witness may take the action's next step: not once it is
+ * superseded by a newer witness (which finishes or records the action from
+ * the replicated catalog), nor before its guard checked the current
+ * timeline.  The row stays as it is, for the witness that may act.
+ */
+static bool
+hamon_may_step(HamonActionRow *r)
+{
+	if (HamonWitnessMayAct())
+		return true;
+	ereport(LOG,
+			(errmsg("pg_hamonitor action " INT64_FORMAT " on cluster \"%s\" stops: this witness may not act (hamonitor.witness_status())",
+					r->action_id, r->cluster_name ? r->cluster_name : "?")));
+	return false;
+}
+
 /* runs the action r->action_id from wherever its row says it stands */
 static void
 hamon_run_action(HamonActionRow *r)
 {
 	for (;;)
 	{
+		if (!hamon_may_step(r))
+			return;
 		if (!HamonRunInTransaction(hamon_load_row_txn, r, "read an action"))
 			return;
 
@@ -1181,7 +1201,8 @@ hamon_run_action(HamonActionRow *r)
 				(!HamonRunInTransaction(hamon_switchover_prepare_txn, r,
 										"prepare a switchover") || !r->ok))
 				return;
-			if (!HamonRunInTransaction(hamon_promote_sent_txn, r,
+			if (!hamon_may_step(r) ||
+				!HamonRunInTransaction(hamon_promote_sent_txn, r,
 									   "record a promotion request"))
 				return;
 			continue;

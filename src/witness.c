@@ -91,6 +91,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "engine.h"
 #include "pg_hamonitor.h"
 #include "remote.h"
 #include "witness.h"
@@ -547,7 +548,11 @@ hamon_check_target(HamonWitnessTarget *t, uint64 sysid, uint32 tli,
 			continue;
 		if (s_tli > tli && (int) s_tli > t->view.newer_timeline)
 			t->view.newer_timeline = s_tli;
-		if (!PQgetisnull(res, i, 2) && atol(PQgetvalue(res, i, 2)) <= fresh_ms)
+		/*
+		 * No timing (track_activities off on the node) is no proof of a
+		 * stale session: fail closed, count it as fresh.
+		 */
+		if (PQgetisnull(res, i, 2) || atol(PQgetvalue(res, i, 2)) <= fresh_ms)
 			t->view.fresh_sessions++;
 	}
 	PQclear(res);
@@ -719,6 +724,8 @@ hamon_superseded(const char *detail, bool write_event)
 	SpinLockRelease(&WitnessShmem->mutex);
 	hamon_set_reason(WARNING, "%s", detail);
 	hamon_wake_workers();
+	/* and what it had started stops too (sequence.c checks before each step) */
+	HamonEngineStopAll();
 
 	snprintf(path, sizeof(path), "%s/%s", DataDir, HAMON_SUPERSEDED_FILE);
 	if ((f = AllocateFile(path, "w")) != NULL)
@@ -902,7 +909,8 @@ hamon_manage_sync(TimestampTz now)
 
 /* one round of a witness that is not in recovery: superseded or not? */
 static void
-hamon_round_active(uint64 sysid, uint32 tli, TimestampTz now)
+hamon_round_active(uint64 sysid, uint32 tli, TimestampTz now,
+				   bool registry_read)
 {
 	bool		majority;
 	int			nreached,
@@ -962,6 +970,9 @@ hamon_round_active(uint64 sysid, uint32 tli, TimestampTz now)
 		hamon_set_reason(LOG, "not acting yet: only %d of %d data nodes reached, not a majority of every cluster, so a newer witness cannot be ruled out", nreached, list_length(targets));
 		return;
 	}
+	/* a check against a registry this round could not read proves nothing */
+	if (!registry_read)
+		return;
 	SpinLockAcquire(&WitnessShmem->mutex);
 	if (WitnessShmem->checked_timeline != tli)
 	{
@@ -1037,6 +1048,7 @@ HamonWitnessMain(Datum main_arg)
 		uint32		tli;
 		uint64		sysid = GetSystemIdentifier();
 		bool		in_recovery;
+		bool		registry_read;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -1053,8 +1065,9 @@ HamonWitnessMain(Datum main_arg)
 		SpinLockRelease(&WitnessShmem->mutex);
 
 		/* a read-only transaction; a recovery conflict only costs a round */
-		if (HamonRunInTransaction(hamon_load_registry, NULL,
-								  "read the node registry"))
+		registry_read = HamonRunInTransaction(hamon_load_registry, NULL,
+											  "read the node registry");
+		if (registry_read)
 			hamon_merge_targets();
 
 		now = GetCurrentTimestamp();
@@ -1064,7 +1077,7 @@ HamonWitnessMain(Datum main_arg)
 		else if (in_recovery)
 			hamon_round_standby(sysid, tli, now);
 		else
-			hamon_round_active(sysid, tli, now);
+			hamon_round_active(sysid, tli, now, registry_read);
 
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(round_cxt);

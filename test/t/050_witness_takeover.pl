@@ -76,6 +76,26 @@ is(in_recovery($w2), 't',
 is(witness_status($w1, 'role || acting::text'),
 	'activetrue', 'w1 still acts');
 
+# Missing evidence is no proof: with track_activities off on the data
+# nodes, w1's sessions there show no query_start / state_change at all;
+# w2 must not read that as stale sessions of a dead witness.
+my $set_tracking = sub {
+	my ($value) = @_;
+	$_->safe_psql('postgres',
+		"ALTER SYSTEM SET track_activities = $value; SELECT pg_reload_conf();")
+	  for ($primary, $sb1, $sb2);
+};
+$set_tracking->('off');
+ok( $primary->poll_query_until(
+		'postgres', "SELECT count(*) > 0 FROM pg_stat_activity
+		  WHERE application_name LIKE 'pg_hamonitor/%'
+		    AND query_start IS NULL AND state_change IS NULL"),
+	'track_activities off: w1\'s sessions on the primary have no timing');
+wait_seconds($w2, 3 * $timeout_ms / 1000);
+is(in_recovery($w2), 't',
+	'no takeover within 3x the timeout: sessions without timing count as fresh');
+$set_tracking->('on');
+
 # the link comes back
 $proxy = start_proxy($w1, port => $proxy->{port});
 ok( $w2->poll_query_until(
