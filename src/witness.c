@@ -630,9 +630,16 @@ hamon_check_targets(uint64 sysid, uint32 tli, TimestampTz now,
 	return majority;
 }
 
-/* does the active witness answer?  Through our own primary_conninfo. */
+/*
+ * Does the active witness answer?  Through our own primary_conninfo.  A
+ * connection the server itself refused (libpq reports the server's
+ * "FATAL:" message: no pg_hba.conf entry, a bad password, too many
+ * connections, starting up or shutting down) is an answer too: that
+ * server is alive, and a misconfigured login must not turn into proof of
+ * its death.  *refused says so, with the message in errbuf.
+ */
 static bool
-hamon_check_active(char *errbuf, size_t errlen)
+hamon_check_active(char *errbuf, size_t errlen, bool *refused)
 {
 	const char *pc = GetConfigOption("primary_conninfo", true, false);
 	char	   *conninfo;
@@ -646,11 +653,15 @@ hamon_check_active(char *errbuf, size_t errlen)
 		return false;
 	}
 	conninfo = hamon_guard_conninfo(pc, hamon_database);
+	*refused = false;
 	res = hamon_guard_query(&active_conn, conninfo, "active witness",
 							"SELECT 1", errbuf, errlen);
 	pfree(conninfo);
 	if (res == NULL)
-		return false;
+	{
+		*refused = strstr(errbuf, "FATAL:") != NULL;
+		return *refused;
+	}
 	PQclear(res);
 	return true;
 }
@@ -743,7 +754,8 @@ static void
 hamon_round_standby(uint64 sysid, uint32 tli, TimestampTz now)
 {
 	char		err[256];
-	bool		reachable = hamon_check_active(err, sizeof(err));
+	bool		refused;
+	bool		reachable = hamon_check_active(err, sizeof(err), &refused);
 	bool		majority;
 	int			nreached,
 				fresh;
@@ -772,7 +784,10 @@ hamon_round_standby(uint64 sysid, uint32 tli, TimestampTz now)
 
 	if (reachable)
 	{
-		hamon_set_reason(DEBUG1, "the active witness answers");
+		if (refused)
+			hamon_set_reason(WARNING, "the active witness answers, but refuses this witness's login (%s): fix primary_conninfo or the active witness's pg_hba.conf; a refusal counts as alive, never as gone", err);
+		else
+			hamon_set_reason(DEBUG1, "the active witness answers");
 		return;
 	}
 	lost_ms = (now - lost_since) / 1000;

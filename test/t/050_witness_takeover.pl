@@ -102,6 +102,40 @@ ok( $w2->poll_query_until(
 		'postgres',
 		'SELECT active_witness_reachable FROM hamonitor.witness_status()'),
 	'link back: w2 reaches w1 again');
+
+# A login the active witness refuses is an answer, not a death: w2's
+# primary_conninfo names a role that w1's pg_hba.conf lets stream but not
+# log in to a database.
+$w1->safe_psql('postgres', 'CREATE ROLE pair_repl LOGIN REPLICATION');
+my $hba = slurp_file($w1->data_dir . '/pg_hba.conf');
+open(my $fh, '>', $w1->data_dir . '/pg_hba.conf') or die $!;
+print $fh "local postgres pair_repl reject\n$hba";
+close $fh;
+$w1->reload;
+my $conninfo = $w2->safe_psql('postgres', 'SHOW primary_conninfo');
+$w2->safe_psql('postgres',
+	"ALTER SYSTEM SET primary_conninfo = '$conninfo user=pair_repl'");
+$w2->reload;
+# the guard keeps its session to w1: end it, so it logs in anew
+$w1->safe_psql('postgres', "SELECT pg_terminate_backend(pid)
+	FROM pg_stat_activity WHERE application_name LIKE 'pg_hamonitor-witness\@%'");
+ok( $w2->poll_query_until(
+		'postgres', "SELECT active_witness_reachable
+		   AND reason ~ 'refuses this witness''s login.*pg_hba.conf'
+		  FROM hamonitor.witness_status()"),
+	'a refused login: w1 counts as reachable, and w2 says why')
+  or diag(witness_status($w2, 'reason'));
+$w2->safe_psql('postgres', 'ALTER SYSTEM RESET primary_conninfo');
+$w2->reload;
+open($fh, '>', $w1->data_dir . '/pg_hba.conf') or die $!;
+print $fh $hba;
+close $fh;
+$w1->reload;
+ok( $w2->poll_query_until(
+		'postgres', "SELECT active_witness_reachable
+		   AND reason = 'the active witness answers'
+		  FROM hamonitor.witness_status()"),
+	'back to its own login');
 $w1->wait_for_catchup('w2', 'replay', $w1->lsn('insert'));
 
 # (a) w1 dies as a host would: SIGKILL to every process
