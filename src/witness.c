@@ -79,6 +79,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "postmaster/postmaster.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/shmem.h"
@@ -327,10 +328,19 @@ static void
 hamon_load_registry(void *arg)
 {
 	MemoryContext txncxt = CurrentMemoryContext;
+	ListCell   *lc;
 	uint64		i;
 	int			rc;
 
 	/* a registry read that failed halfway leaves nothing behind */
+	foreach(lc, loaded)
+	{
+		HamonWitnessTarget *t = lfirst(lc);
+
+		pfree(t->conninfo);
+		pfree(t);
+	}
+	list_free(loaded);
 	loaded = NIL;
 	extension_present = HamonExtensionExists();
 	if (!extension_present)
@@ -739,11 +749,16 @@ hamon_superseded(const char *detail, bool write_event)
 	HamonEngineStopAll();
 
 	snprintf(path, sizeof(path), "%s/%s", DataDir, HAMON_SUPERSEDED_FILE);
-	if ((f = AllocateFile(path, "w")) != NULL)
-	{
-		fprintf(f, "%s\n", detail);
+	/* durable: the flag must survive a crash right after */
+	f = AllocateFile(path, "w");
+	if (f == NULL || fprintf(f, "%s\n", detail) < 0 || fflush(f) != 0 ||
+		pg_fsync(fileno(f)) != 0)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not write \"%s\": %m", path),
+				 errdetail("The witness is superseded until it restarts; after a restart it finds that again on the data nodes while the newer witness probes them.")));
+	if (f != NULL)
 		FreeFile(f);
-	}
 	if (write_event)
 		(void) HamonRunInTransaction(hamon_write_witness_events, &ev,
 									 "record witness_superseded");
