@@ -156,6 +156,28 @@ HamonEngineRunning(int64 action_id)
 }
 
 /*
+ * Sends SIGTERM to the workers of this witness's actions: the one that runs
+ * action_id, or all of them.  The pids are collected under the spinlock and
+ * signalled after it.
+ */
+static void
+hamon_stop_actions(bool all, int64 action_id)
+{
+	pid_t		pids[HAMON_MAX_ACTIONS];
+	int			n = 0;
+	int			i;
+
+	SpinLockAcquire(&HamonShmem->mutex);
+	for (i = 0; i < HAMON_MAX_ACTIONS; i++)
+		if (HamonShmem->actions[i].in_use && HamonShmem->actions[i].pid != 0 &&
+			(all || HamonShmem->actions[i].action_id == action_id))
+			pids[n++] = HamonShmem->actions[i].pid;
+	SpinLockRelease(&HamonShmem->mutex);
+	for (i = 0; i < n; i++)
+		(void) kill(pids[i], SIGTERM);
+}
+
+/*
  * HamonEngineStopAction
  *		Ends the worker that runs action_id, if any (SIGTERM: its waits on
  *		peers honour it, and it exits without a further step).
@@ -163,17 +185,7 @@ HamonEngineRunning(int64 action_id)
 void
 HamonEngineStopAction(int64 action_id)
 {
-	pid_t		pid = 0;
-	int			i;
-
-	SpinLockAcquire(&HamonShmem->mutex);
-	for (i = 0; i < HAMON_MAX_ACTIONS; i++)
-		if (HamonShmem->actions[i].in_use &&
-			HamonShmem->actions[i].action_id == action_id)
-			pid = HamonShmem->actions[i].pid;
-	SpinLockRelease(&HamonShmem->mutex);
-	if (pid != 0)
-		(void) kill(pid, SIGTERM);
+	hamon_stop_actions(false, action_id);
 }
 
 /*
@@ -185,17 +197,7 @@ HamonEngineStopAction(int64 action_id)
 void
 HamonEngineStopAll(void)
 {
-	pid_t		pids[HAMON_MAX_ACTIONS];
-	int			n = 0;
-	int			i;
-
-	SpinLockAcquire(&HamonShmem->mutex);
-	for (i = 0; i < HAMON_MAX_ACTIONS; i++)
-		if (HamonShmem->actions[i].in_use && HamonShmem->actions[i].pid != 0)
-			pids[n++] = HamonShmem->actions[i].pid;
-	SpinLockRelease(&HamonShmem->mutex);
-	for (i = 0; i < n; i++)
-		(void) kill(pids[i], SIGTERM);
+	hamon_stop_actions(true, 0);
 }
 
 /*
