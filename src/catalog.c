@@ -924,6 +924,38 @@ HamonCatalogPurgeHistory(void)
 }
 
 /*
+ * HamonCatalogForEachNode
+ *		Calls fn for every registered node, in node_id order: its cluster,
+ *		name, conninfo and whether its last recorded health is down.  A
+ *		read-only query, so it runs on a standby witness too.  Needs SPI
+ *		connected; the strings live in SPI's memory until SPI_finish.
+ */
+void
+HamonCatalogForEachNode(HamonNodeRowFn fn, void *arg)
+{
+	uint64		i;
+	int			rc;
+
+	rc = SPI_execute("SELECT n.cluster_name, n.node_name, n.conninfo,"
+					 "       coalesce(s.health = 'down', false)"
+					 "  FROM hamonitor.node n"
+					 "  LEFT JOIN hamonitor.node_state s USING (node_id)"
+					 " ORDER BY n.node_id", true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the node registry: %s",
+			 SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		fn(SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2),
+		   SPI_getvalue(tup, desc, 3),
+		   strcmp(SPI_getvalue(tup, desc, 4), "t") == 0, arg);
+	}
+}
+
+/*
  * HamonCatalogFoldEventCounts
  *		Folds the event_count rows of backends that are gone into the row of
  *		backend_pid 0, so that the table keeps about one row per cluster and

@@ -30,6 +30,12 @@ extern void HamonCatalogWriteProbes(List *records, List *clusters,
 									List **flags_written);
 extern uint64 HamonCatalogPurgeHistory(void);
 extern void HamonCatalogFoldEventCounts(void);
+
+/* one registered node, as HamonCatalogForEachNode hands it over */
+typedef void (*HamonNodeRowFn) (const char *cluster_name, const char *node_name,
+								const char *conninfo, bool known_down,
+								void *arg);
+extern void HamonCatalogForEachNode(HamonNodeRowFn fn, void *arg);
 extern int64 HamonCatalogWriteEvent(const char *cluster_name,
 									const char *node_name, const char *kind,
 									const char *detail);

@@ -323,14 +323,27 @@ hamon_set_reason(int elevel, const char *fmt,...)
 		ereport(elevel, (errmsg("pg_hamonitor witness: %s", buf)));
 }
 
+/* keeps one node of the registry read (HamonCatalogForEachNode) */
+static void
+hamon_add_loaded(const char *cluster_name, const char *node_name,
+				 const char *conninfo, bool known_down, void *arg)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(guard_cxt);
+	HamonWitnessTarget *t = palloc0(sizeof(HamonWitnessTarget));
+
+	strlcpy(t->view.cluster_name, cluster_name, sizeof(t->view.cluster_name));
+	strlcpy(t->view.node_name, node_name, sizeof(t->view.node_name));
+	t->conninfo = pstrdup(conninfo);
+	t->known_down = known_down;
+	loaded = lappend(loaded, t);
+	MemoryContextSwitchTo(oldcxt);
+}
+
 /* reads the registry (and whether the extension is there) */
 static void
 hamon_load_registry(void *arg)
 {
-	MemoryContext txncxt = CurrentMemoryContext;
 	ListCell   *lc;
-	uint64		i;
-	int			rc;
 
 	/* a registry read that failed halfway leaves nothing behind */
 	foreach(lc, loaded)
@@ -343,36 +356,8 @@ hamon_load_registry(void *arg)
 	list_free(loaded);
 	loaded = NIL;
 	extension_present = HamonExtensionExists();
-	if (!extension_present)
-		return;
-	rc = SPI_execute("SELECT n.cluster_name, n.node_name, n.conninfo,"
-					 "       coalesce(s.health = 'down', false)"
-					 "  FROM hamonitor.node n"
-					 "  LEFT JOIN hamonitor.node_state s USING (node_id)"
-					 " ORDER BY n.node_id", true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the node registry: %s",
-			 SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *cluster_name = SPI_getvalue(tup, desc, 1);
-		char	   *node_name = SPI_getvalue(tup, desc, 2);
-		char	   *conninfo = SPI_getvalue(tup, desc, 3);
-		char	   *known_down = SPI_getvalue(tup, desc, 4);
-		HamonWitnessTarget *t;
-
-		MemoryContextSwitchTo(guard_cxt);
-		t = palloc0(sizeof(HamonWitnessTarget));
-		strlcpy(t->view.cluster_name, cluster_name,
-				sizeof(t->view.cluster_name));
-		strlcpy(t->view.node_name, node_name, sizeof(t->view.node_name));
-		t->conninfo = pstrdup(conninfo);
-		t->known_down = strcmp(known_down, "t") == 0;
-		loaded = lappend(loaded, t);
-		MemoryContextSwitchTo(txncxt);
-	}
+	if (extension_present)
+		HamonCatalogForEachNode(hamon_add_loaded, NULL);
 }
 
 /* merges the registry just read into the targets, keeping open sessions */
