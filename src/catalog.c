@@ -962,15 +962,24 @@ HamonCatalogForEachNode(HamonNodeRowFn fn, void *arg)
  *		kind, plus one per live backend that inserted events.  Needs a
  *		transaction with SPI connected, on a writable witness.  The rows a
  *		live backend may be writing are left alone (its pid is live; a row
- *		locked by a backend that took a gone one's pid is skipped); only two
- *		folds at once (the HTTP worker's before a scrape and probe worker
- *		0's after its history purge) may wait for each other on a backend_pid
- *		0 row, for the length of the other's short transaction.
+ *		locked by a backend that took a gone one's pid is skipped), and of
+ *		two folds at once (the HTTP worker's before a scrape, probe worker
+ *		0's after its history purge) the second skips its turn rather than
+ *		wait for the first's backend_pid 0 rows: the probe loop never waits.
  */
 void
 HamonCatalogFoldEventCounts(void)
 {
 	int			rc;
+
+	/* 1751215472: the fold's own advisory class (the clusters' is ...471) */
+	rc = SPI_execute("SELECT pg_catalog.pg_try_advisory_xact_lock(1751215472, 0)",
+					 false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %d", rc);
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+			   "t") != 0)
+		return;
 
 	rc = SPI_execute("WITH gone AS ("
 					 "    SELECT ctid FROM hamonitor.event_count"
