@@ -149,6 +149,16 @@ HamonCountProbe(bool success)
 extern void HamonRegistryChanged(void);
 extern uint64 HamonRegistryGeneration(void);
 
+/*
+ * External descriptors (AcquireExternalFD) a probe worker holds for itself
+ * and not for a peer: PostgreSQL's LatchWaitSet and the worker's own wait
+ * event set, each an epoll descriptor.
+ */
+#define HAMON_WORKER_OWN_EXTERNAL_FDS	2
+
+extern int	HamonClusterWorker(const char *cluster_name, int nworkers);
+extern int	HamonWorkerPeerCapacity(void);
+
 /* functions.c */
 extern char *HamonTextArg(FunctionCallInfo fcinfo, int n, const char *what);
 
