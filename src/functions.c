@@ -210,7 +210,7 @@ hamonitor_check_worker_capacity(PG_FUNCTION_ARGS)
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 			 errmsg("pg_hamonitor worker %d, which probes cluster \"%s\", has %lld nodes and can hold at most %d peer connections",
 					worker_index, cluster_name, (long long) nnodes, capacity),
-			 errdetail("Each peer connection takes a file descriptor. max_files_per_process (%d), cut to the open-files limit (%s), less the descriptors already open and a reserve, leaves %d (max_safe_fds); a process may hold a third of them, %d, as connections, and a probe worker keeps %d for itself.",
+			 errdetail("Each peer connection takes a file descriptor. max_files_per_process (%d), cut to the open-files limit (%s), less the descriptors already open and a reserve, leaves %d (max_safe_fds); a process may hold a third of them, %d, as connections, and a probe worker's latch and wait sets take %d of those.",
 					   max_files_per_process, limit, max_safe_fds,
 					   max_safe_fds / 3, HAMON_WORKER_OWN_EXTERNAL_FDS),
 			 errhint("Raise max_files_per_process and the open-files limit of the witness's OS user together (ulimit -n; LimitNOFILE= in systemd), or pg_hamonitor.workers, and restart the witness; see \"Sizing\" in the README.")));

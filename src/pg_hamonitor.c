@@ -595,8 +595,8 @@ HamonClusterWorker(const char *cluster_name, int nworkers)
  *		How many peer connections a probe worker can hold at once.
  *
  * Each connection is an external descriptor, and AcquireExternalFD grants
- * a process at most max_safe_fds / 3 of them; the worker keeps
- * HAMON_WORKER_OWN_EXTERNAL_FDS of those for its wait sets.
+ * a process at most max_safe_fds / 3 of them; HAMON_WORKER_OWN_EXTERNAL_FDS
+ * of those are taken by the worker's latch support and wait set.
  *
  * max_safe_fds is computed once, by the postmaster (set_max_safe_fds() in
  * PostmasterMain, after the shared memory is made and before any child is
