@@ -174,9 +174,12 @@ hamonitor_check_worker_capacity(PG_FUNCTION_ARGS)
 	capacity = HamonWorkerPeerCapacity();
 
 	SPI_connect();
-	/* the class key keeps it apart from the advisory locks of others */
+	/*
+	 * 1751215473: the registrations' own advisory class (the clusters' is
+	 * ...471, the event-count fold's ...472)
+	 */
 	values[0] = Int32GetDatum(worker_index);
-	if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(1751215472, $1)",
+	if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(1751215473, $1)",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the registrations of pg_hamonitor worker %d",
 			 worker_index);
