@@ -87,6 +87,7 @@ CREATE ROLE hamon_watcher IN ROLE pg_monitor;
 SET ROLE hamon_nobody;
 SELECT pg_temp.try($$SELECT hamonitor.register_node('x', 'host=1')$$);
 SELECT pg_temp.try($$SELECT count(*) FROM hamonitor.status$$);
+SELECT pg_temp.try($$SELECT hamonitor.check_worker_capacity('main')$$);
 RESET ROLE;
 SET ROLE hamon_watcher;
 SELECT pg_temp.try($$SELECT count(*) FROM hamonitor.status$$);
@@ -98,6 +99,10 @@ SELECT pg_temp.try($$SELECT hamonitor.set_maintenance('pg2', true, cluster_name 
 RESET ROLE;
 DROP ROLE hamon_nobody;
 DROP ROLE hamon_watcher;
+
+-- no probe worker here (pg_hamonitor.workers = 0): no capacity to check
+SELECT hamonitor.check_worker_capacity('main');
+SELECT pg_temp.try($$SELECT hamonitor.check_worker_capacity(NULL)$$);
 
 -- the trigger function is not for direct calls
 SELECT pg_temp.try($$SELECT hamonitor.node_changed()$$);

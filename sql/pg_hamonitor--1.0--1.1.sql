@@ -116,6 +116,15 @@ UPDATE hamonitor.node n
 ALTER TABLE hamonitor.node ALTER COLUMN slot_name SET NOT NULL,
     ADD CONSTRAINT node_slot_name_unique UNIQUE (cluster_name, slot_name);
 
+-- ERROR (53400) unless the probe worker of the cluster can hold a connection
+-- to one more node: the worker is found by the workers' own hash, in C
+CREATE FUNCTION hamonitor.check_worker_capacity(cluster_name text)
+RETURNS void
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'hamonitor_check_worker_capacity';
+REVOKE EXECUTE ON FUNCTION hamonitor.check_worker_capacity(text) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION hamonitor.register_node(node_name text,
                                         conninfo text,
                                         cluster_name text DEFAULT 'default',
@@ -169,6 +178,11 @@ BEGIN
             USING ERRCODE = 'duplicate_object',
                   HINT = 'Choose a node name that differs in more than case or punctuation.';
     END IF;
+
+    -- the node's worker must be able to hold its connection; refused here,
+    -- nothing of the node is written (the cluster row above goes with the
+    -- error)
+    PERFORM hamonitor.check_worker_capacity(register_node.cluster_name);
 
     INSERT INTO hamonitor.node (cluster_name, node_name, conninfo, priority,
                                 slot_name)

@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "replication/logicallauncher.h"
@@ -573,6 +574,43 @@ HamonRegistryGeneration(void)
 	gen = HamonShmem->registry_generation;
 	SpinLockRelease(&HamonShmem->mutex);
 	return gen;
+}
+
+/*
+ * HamonClusterWorker
+ *		The probe worker (0 .. nworkers - 1) that probes a cluster: the one
+ *		its name hashes to.  The workers (reading the registry) and the
+ *		registration check (functions.c) must use this one rule.
+ */
+int
+HamonClusterWorker(const char *cluster_name, int nworkers)
+{
+	Assert(nworkers > 0);
+	return (int) (hash_bytes((const unsigned char *) cluster_name,
+							 strlen(cluster_name)) % (uint32) nworkers);
+}
+
+/*
+ * HamonWorkerPeerCapacity
+ *		How many peer connections a probe worker can hold at once.
+ *
+ * Each connection is an external descriptor, and AcquireExternalFD grants
+ * a process at most max_safe_fds / 3 of them; HAMON_WORKER_OWN_EXTERNAL_FDS
+ * of those are taken by the worker's latch support and wait set.
+ *
+ * max_safe_fds is computed once, by the postmaster (set_max_safe_fds() in
+ * PostmasterMain, after the shared memory is made and before any child is
+ * forked: max_files_per_process, cut to what the open-files limit lets it
+ * open, less the descriptors it already has open and NUM_RESERVED_FDS),
+ * and every child inherits the value: a fork copies it, and with
+ * EXEC_BACKEND it is passed in the BackendParameters.  No child computes it
+ * again.  So the value a backend sees here is the one every probe worker
+ * has, and a backend may answer for a worker.
+ */
+int
+HamonWorkerPeerCapacity(void)
+{
+	return Max(max_safe_fds / 3 - HAMON_WORKER_OWN_EXTERNAL_FDS, 0);
 }
 
 /*

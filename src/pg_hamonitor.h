@@ -149,6 +149,21 @@ HamonCountProbe(bool success)
 extern void HamonRegistryChanged(void);
 extern uint64 HamonRegistryGeneration(void);
 
+/*
+ * External descriptors (fd.c's count of them, which AcquireExternalFD
+ * checks) a probe worker holds besides its peer connections: PostgreSQL's
+ * latch support (its signalfd and LatchWaitSet, with what the process
+ * inherited from the postmaster's count) and the worker's own wait event
+ * set.  Measured on PostgreSQL 15 on Linux: 4 (a worker with
+ * max_safe_fds = 50 holds 12 peer connections, not 16);
+ * test/t/043_startup_checks.pl checks that a worker given
+ * HamonWorkerPeerCapacity() nodes holds a connection to each.
+ */
+#define HAMON_WORKER_OWN_EXTERNAL_FDS	4
+
+extern int	HamonClusterWorker(const char *cluster_name, int nworkers);
+extern int	HamonWorkerPeerCapacity(void);
+
 /* functions.c */
 extern char *HamonTextArg(FunctionCallInfo fcinfo, int n, const char *what);
 
