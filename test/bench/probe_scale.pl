@@ -92,6 +92,7 @@ use HamonBench;
 use HamonTest;
 
 use POSIX ();
+use Test::More ();
 use Time::HiRes qw(time usleep);
 
 use PostgreSQL::Test::Cluster;
@@ -488,8 +489,29 @@ bench_result($script, 'history_bytes_per_probe',
 bench_result($script, 'history_rows_per_probe',
 	[ $probes ? $rows / $probes : undef ], unit => '');
 bench_result($script, 'history_newest_row_age', \@hist_lag);
+# where the peers' CPU went, per process (in the log)
+foreach my $pid (sort { $a <=> $b } keys %$peer_cpu0)
+{
+	next unless defined $peer_cpu0->{$pid} && defined $peer_cpu1->{$pid};
+	my $cmd = '';
+	if (open my $fh, '<', "/proc/$pid/cmdline")
+	{
+		local $/;
+		$cmd = <$fh> // '';
+		$cmd =~ s/\0/ /g;
+	}
+	Test::More::note(sprintf('peer process %d: %.1f%% of one core: %s', $pid,
+		100 * ($peer_cpu1->{$pid} - $peer_cpu0->{$pid}) / $elapsed, $cmd));
+}
 bench_result($script, 'peer_servers_cpu_pct',
 	[ 100 * cpu_delta($peer_cpu0, $peer_cpu1) / $elapsed ], unit => '%');
+# µs of one core the peers (all their processes) spent per successful
+# probe: what sets the interval the peers can sustain for a node count
+bench_result($script, 'peer_cpu_us_per_probe',
+	[ $probes > $failed_probes
+		? cpu_delta($peer_cpu0, $peer_cpu1) / ($probes - $failed_probes) * 1e6
+		: undef ],
+	unit => 'us');
 bench_result($script, 'pooler_cpu_pct',
 	[ map { 100 * cpu_delta({ $_ => $pooler_cpu0->{$_} },
 				{ $_ => $pooler_cpu1->{$_} }) / $elapsed } @pooler_pids ],
