@@ -72,7 +72,7 @@
 #   --quick   50 nodes, 10 s, 2 runs (CI smoke)
 #   --workers W   pg_hamonitor.workers
 #   --interval T  pg_hamonitor.probe_interval ('5s', '500ms')
-#   --pooler / --no-pooler, --poolers K (3), --pool-size P (4 server
+#   --pooler / --no-pooler, --poolers K (3), --pool-size P (8 server
 #             sessions per alias per pgbouncer)
 #   --witness-conf 'name = value'   appended to the witness's settings
 #             (e.g. pg_hamonitor.history_interval = 10s)
@@ -125,7 +125,7 @@ use PostgreSQL::Test::Utils;
 my %opt = bench_options(
 	{ nodes => 1000, duration => 60, warmup_timeout => 180, runs => 10,
 	  workers => undef, witness_conf => '', pooler => undef, poolers => 3,
-	  pool_size => 4, interval => undef },
+	  pool_size => 8, interval => undef },
 	'nodes=i', 'duration=f', 'warmup_timeout=f', 'runs=i', 'workers=i',
 	'witness_conf|witness-conf=s', 'pooler!', 'poolers=i',
 	'pool_size|pool-size=i', 'interval=s');
