@@ -387,8 +387,13 @@ my @peer_pids = map { server_pids($_) } $primary, $sb1, $sb2;
 my @pooler_pids = map { $_->{pid} } @poolers;
 
 my (@age_up, @age_up_p99, @age_all, @hist_lag, %rss_max, %anon_max, %socks);
+# the counters are read at the middle of each request, as near the window
+# as can be (/metrics of 10,000 nodes takes about a second)
+my $tp0 = time();
 my ($probes0, $fails0) = probe_counters();
+$tp0 = ($tp0 + time()) / 2;
 my $hist_size0 = $witness->safe_psql('postgres', $history_size_sql);
+my $ts0 = time();
 my %cpu0 = map { $_ => proc_cpu_seconds($_) } @pids;
 my $peer_cpu0 = cpu_of(@peer_pids);
 my $pooler_cpu0 = cpu_of(@pooler_pids);
@@ -433,10 +438,14 @@ my $elapsed = time() - $t0;
 my %cpu1 = map { $_ => proc_cpu_seconds($_) } @pids;
 my $peer_cpu1 = cpu_of(@peer_pids);
 my $pooler_cpu1 = cpu_of(@pooler_pids);
+my $tp1 = time();
 my ($probes1, $fails1) = probe_counters();
+$tp1 = ($tp1 + time()) / 2;
 my $hist_size1 = $witness->safe_psql('postgres', $history_size_sql);
+my $ts1 = time();
 my $probes = $probes1 - $probes0;
 my $failed_probes = $fails1 - $fails0;
+my $probe_rate = $probes / ($tp1 - $tp0);
 
 my @cpu_pct;
 my $cpu_total = 0;
@@ -461,7 +470,7 @@ my $rows = $witness->safe_psql('postgres',
 	          WHERE probed_at >= to_timestamp(%.6f) AND probed_at < to_timestamp(%.6f)",
 		$t0, $t0 + $elapsed));
 say_out(sprintf('# %.0fs measured: %d probes (%.0f/s, %d failed), %d history rows (%.0f/s), fewest nodes up in a sample %d of %d real; %s',
-	$elapsed, $probes, $probes / $elapsed, $failed_probes, $rows,
+	$elapsed, $probes, $probe_rate, $failed_probes, $rows,
 	$rows / $elapsed, $min_up, $n_real, machine_info()));
 
 my $limit = 2 * $interval_s;
@@ -469,7 +478,7 @@ bench_result($script, 'oldest_probe_age_up', \@age_up, max => $limit);
 bench_result($script, 'probe_age_up_p99_of_nodes', \@age_up_p99,
 	max => $limit);
 bench_result($script, 'oldest_probe_age_all', \@age_all);
-bench_result($script, 'probes_per_s', [ $probes / $elapsed ], unit => '/s');
+bench_result($script, 'probes_per_s', [$probe_rate], unit => '/s');
 # what the up nodes alone should make, for comparison
 bench_result($script, 'up_node_probes_per_s_due', [ $n_real / $interval_s ],
 	unit => '/s');
@@ -478,7 +487,7 @@ bench_result($script, 'worker_cpu_pct_total', [$cpu_total], unit => '%',
 	max => 5);
 # µs of one core per probe, all the workers' work included
 bench_result($script, 'worker_cpu_us_per_probe',
-	[ $probes ? $cpu_total / 100 * $elapsed / $probes * 1e6 : undef ],
+	[ $probe_rate ? $cpu_total / 100 / $probe_rate * 1e6 : undef ],
 	unit => 'us');
 # the same CPU over the open sockets: µs of one core per second per
 # connection held; two runs at different --interval separate the cost of a
@@ -511,14 +520,18 @@ if (@conn_pts >= 3)
 	bench_result($script, 'worker_rssanon_kb_per_conn_slope',
 		[ $sxx > 0 ? $sxy / $sxx : undef ], unit => 'kB');
 }
+# each a rate over its own window (the history rows over the sampling
+# window, the size and the counters over their reads just around it)
+my $row_rate   = $rows / $elapsed;
+my $bytes_rate = ($hist_size1 - $hist_size0) / ($ts1 - $ts0);
 bench_result($script, 'history_bytes_per_row',
-	[ $rows ? ($hist_size1 - $hist_size0) / $rows : undef ], unit => 'B');
+	[ $row_rate ? $bytes_rate / $row_rate : undef ], unit => 'B');
 bench_result($script, 'history_bytes_per_probe',
-	[ $probes ? ($hist_size1 - $hist_size0) / $probes : undef ], unit => 'B');
+	[ $probe_rate ? $bytes_rate / $probe_rate : undef ], unit => 'B');
 # rows per probe: 1 when every probe is written (history_interval 0) and
 # the writes keep up; the newest row's age stays under the batch delay
 bench_result($script, 'history_rows_per_probe',
-	[ $probes ? $rows / $probes : undef ], unit => '');
+	[ $probe_rate ? $row_rate / $probe_rate : undef ], unit => '');
 bench_result($script, 'history_newest_row_age', \@hist_lag);
 # where the peers' CPU went, per process (in the log)
 foreach my $pid (sort { $a <=> $b } keys %$peer_cpu0)
@@ -540,7 +553,8 @@ bench_result($script, 'peer_servers_cpu_pct',
 # probe: what sets the interval the peers can sustain for a node count
 bench_result($script, 'peer_cpu_us_per_probe',
 	[ $probes > $failed_probes
-		? cpu_delta($peer_cpu0, $peer_cpu1) / ($probes - $failed_probes) * 1e6
+		? cpu_delta($peer_cpu0, $peer_cpu1) / $elapsed
+		  / ($probe_rate * ($probes - $failed_probes) / $probes) * 1e6
 		: undef ],
 	unit => 'us');
 bench_result($script, 'pooler_cpu_pct',
