@@ -74,6 +74,8 @@
 #   --interval T  pg_hamonitor.probe_interval ('5s', '500ms')
 #   --pooler / --no-pooler, --poolers K (3), --pool-size P (8 server
 #             sessions per alias per pgbouncer)
+#   --keep-going  measure even if not every real node came up (to see
+#             what the peers do carry at an interval they cannot sustain)
 #   --witness-conf 'name = value'   appended to the witness's settings
 #             (e.g. pg_hamonitor.history_interval = 10s)
 # or, as root, test/bench/run-all.sh (copies the tree, runs as postgres).
@@ -125,10 +127,10 @@ use PostgreSQL::Test::Utils;
 my %opt = bench_options(
 	{ nodes => 1000, duration => 60, warmup_timeout => 180, runs => 10,
 	  workers => undef, witness_conf => '', pooler => undef, poolers => 3,
-	  pool_size => 8, interval => undef },
+	  pool_size => 8, interval => undef, keep_going => 0 },
 	'nodes=i', 'duration=f', 'warmup_timeout=f', 'runs=i', 'workers=i',
 	'witness_conf|witness-conf=s', 'pooler!', 'poolers=i',
-	'pool_size|pool-size=i', 'interval=s');
+	'pool_size|pool-size=i', 'interval=s', 'keep_going|keep-going');
 if ($opt{quick})
 {
 	$opt{nodes}    = 50 unless defined $opt{given}{nodes};
@@ -326,6 +328,9 @@ bench_result($script, 'time_to_all_up', \@converge,
 bench_count($script, 'runs_not_converged', $not_converged,
 	runs => $opt{runs}, target => 0);
 die "not all $n_real real nodes were up in $not_converged of $opt{runs} runs\n"
+  if $not_converged && !$opt{keep_going};
+say_out('# --keep-going: measuring although not every real node came up '
+	  . '(the peers may not sustain this interval: see probes_per_s)')
   if $not_converged;
 # what the peers said of witness sessions cut mid-answer (the pre-pacing
 # symptom; through the poolers, what the poolers said of theirs)
@@ -562,6 +567,17 @@ bench_result($script, 'pooler_cpu_pct',
 				{ $_ => $pooler_cpu1->{$_} }) / $elapsed } @pooler_pids ],
 	unit => '%')
   if @poolers;
+# each pgbouncer's own view of the last 10 s (stats_period): queries a
+# second, mean query time on the server, mean wait for a server session
+foreach my $pb (@poolers)
+{
+	open my $fh, '<', "$pb->{dir}/pgbouncer.log" or next;
+	my ($last) = reverse grep { /LOG stats: / } <$fh>;
+	next unless defined $last;
+	$last =~ s/^.*LOG stats: //;
+	chomp $last;
+	say_out("# $pb->{name}: $last");
+}
 bench_count($script, 'real_nodes_not_up_in_some_sample', $n_real - $min_up,
 	target => 0);
 exit 0;
