@@ -734,8 +734,19 @@ AS $$
       FROM hamonitor.cluster c
       JOIN hamonitor.node pn ON pn.node_id = c.primary_node_id
       JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
-      CROSS JOIN LATERAL (SELECT hamonitor.cluster_synchronous(c.cluster_name) AS mode,
-                                 hamonitor.synchronous_standby_names(c.cluster_name) AS wanted) w
+      -- mode: hamonitor.cluster_synchronous() written out, and the list
+      -- wanted built for a cluster under 'quorum' only ('' otherwise, as
+      -- synchronous_standby_names() says): every probe worker asks every
+      -- few seconds, and two function calls per cluster were most of what
+      -- this cost with hundreds of clusters (their SET search_path keeps
+      -- the planner from inlining them)
+      CROSS JOIN LATERAL (SELECT coalesce(c.synchronous,
+                                          current_setting('pg_hamonitor.synchronous', true),
+                                          'off') AS mode) m
+      CROSS JOIN LATERAL (SELECT m.mode,
+                                 CASE WHEN m.mode = 'quorum'
+                                      THEN hamonitor.synchronous_standby_names(c.cluster_name)
+                                      ELSE '' END AS wanted) w
       LEFT JOIN LATERAL (
            SELECT q.node_name, q.application_name
              FROM hamonitor.quorum_standbys(c.cluster_name) q
@@ -816,7 +827,10 @@ AS $$
                             IN lower(ps.synchronous_standby_names)) > 0)
       FROM hamonitor.cluster c
       LEFT JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
-     WHERE hamonitor.cluster_synchronous(c.cluster_name) = 'quorum'
+     -- hamonitor.cluster_synchronous(), written out (see sync_reviews())
+     WHERE coalesce(c.synchronous,
+                    current_setting('pg_hamonitor.synchronous', true),
+                    'off') = 'quorum'
 $$;
 
 -- degrade = 'preferred': how long fewer than k listed standbys may be
@@ -868,7 +882,10 @@ BEGIN
           FROM hamonitor.cluster c
           JOIN hamonitor.node pn ON pn.node_id = c.primary_node_id
           JOIN hamonitor.node_state ps ON ps.node_id = c.primary_node_id
-         WHERE hamonitor.cluster_synchronous(c.cluster_name) = 'quorum'
+         -- hamonitor.cluster_synchronous(), written out (see sync_reviews())
+         WHERE coalesce(c.synchronous,
+                        current_setting('pg_hamonitor.synchronous', true),
+                        'off') = 'quorum'
            AND c.degrade_policy = 'preferred'
            AND ps.health = 'up' AND ps.role = 'primary' AND NOT ps.fenced
            AND NOT ps.sysid_mismatch

@@ -107,6 +107,12 @@
 /* a relaunch of an orphaned action waits this long, doubling, up to the max */
 #define HAMON_RELAUNCH_FIRST_MS 1000
 #define HAMON_RELAUNCH_MAX_MS 30000
+/* durability reviews of a worker none of whose clusters has a quorum */
+#define HAMON_DURABILITY_IDLE_MS 10000
+
+/* whether the last durability review saw a quorum cluster; the next one */
+static bool quorum_seen = true;
+static TimestampTz next_durability_review = 0;
 
 static HamonNode *hamon_member(HamonCluster *cluster, int node_id);
 
@@ -621,11 +627,12 @@ hamon_plan_sync(List *clusters)
  * Read with the open actions, every few seconds: what counts is the list
  * the primary last applied before it failed, which the catalog keeps.
  */
-static void
+static bool
 hamon_load_quorum(List *clusters)
 {
 	ListCell   *lc;
 	uint64		i;
+	bool		any = false;
 
 	if (SPI_execute("SELECT cluster_name, sync_k, degraded, listed"
 					" FROM hamonitor.quorum_applied()", true, 0) != SPI_OK_SELECT)
@@ -648,6 +655,7 @@ hamon_load_quorum(List *clusters)
 
 			if (strcmp(SPI_getvalue(tup, desc, 1), cluster->name) != 0)
 				continue;
+			any = true;
 			cluster->sync_k = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 			cluster->sync_degraded = DatumGetBool(SPI_getbinval(tup, desc, 3,
 																&isnull));
@@ -671,6 +679,7 @@ hamon_load_quorum(List *clusters)
 			}
 		}
 	}
+	return any;
 }
 
 /* transaction body of HamonEngineRefresh */
@@ -680,6 +689,7 @@ hamon_refresh_txn(void *arg)
 	List	   *clusters = (List *) arg;
 	ListCell   *lc;
 	uint64		i;
+	TimestampTz now;
 
 	if (SPI_execute("SELECT action_id, cluster_name, state, stalled, node_id,"
 					" kind"
@@ -721,11 +731,26 @@ hamon_refresh_txn(void *arg)
 		if (found == 0)
 			cluster->action_state[0] = '\0';
 	}
+	/*
+	 * The durability reviews (three SQL functions over every cluster) run
+	 * with every refresh while a cluster of this worker is under a quorum,
+	 * or pg_hamonitor.synchronous says quorum; otherwise every
+	 * HAMON_DURABILITY_IDLE_MS, which is then how long a cluster set to
+	 * 'quorum' by set_cluster_option() may wait for its first list.  With
+	 * hundreds of clusters none of which has a quorum they were a tenth of
+	 * what a worker cost.
+	 */
+	now = GetCurrentTimestamp();
+	if (!quorum_seen && hamon_synchronous != HAMON_SYNC_QUORUM &&
+		now < next_durability_review)
+		return;
 	/* degrade = preferred: committed here, before any 'sync' lowers k */
 	if (SPI_execute("SELECT hamonitor.review_durability()", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not review the durability of the clusters");
 	hamon_plan_sync(clusters);
-	hamon_load_quorum(clusters);
+	quorum_seen = hamon_load_quorum(clusters);
+	next_durability_review = TimestampTzPlusMilliseconds(now,
+														 HAMON_DURABILITY_IDLE_MS);
 }
 
 /*

@@ -132,6 +132,7 @@ typedef struct HamonCluster
 	char		last_reason[512];	/* last failover_blocked reason logged */
 	bool		deciding;		/* primary down: re-decide soon */
 	bool		touched;		/* a probe of a member finished this batch */
+	bool		flags_pending;	/* a member's flags_dirty may be set */
 	bool		slots_changed;	/* a member's slots, role or slot setting changed */
 	TimestampTz next_slot_review; /* slots.c */
 	List	   *members;		/* its HamonNodes (worker.c keeps it) */
@@ -162,6 +163,15 @@ typedef struct HamonNode
 	int			priority;
 	bool		maintenance;
 	HamonCluster *cluster;
+
+	/*
+	 * Read by every round of the worker's loop for every node: kept
+	 * together, in the first cache lines of a struct of several kB, so that
+	 * a round over hundreds of nodes touches one line of each rather than
+	 * three lines kilobytes apart (the cache misses were most of a round).
+	 */
+	bool		result_ready;	/* a finished probe waits to be folded */
+	bool		flags_dirty;	/* the flags below changed, to be written */
 
 	/* connection and schedule (probe.c) */
 	PGconn	   *conn;
@@ -245,7 +255,14 @@ typedef struct HamonNode
 	uint32		slots_hash;		/* of what the slot review looks at */
 	bool		has_slots;		/* its last probe listed replication slots */
 	bool		sync_listed;	/* the primary's applied quorum names it (engine.c) */
-	bool		flags_dirty;	/* the flags above changed, to be written */
+	/* (flags_dirty, at the top: the flags above changed, to be written) */
+
+	/*
+	 * The state row as last written whole (catalog.c): a hash of what the
+	 * light writes leave alone (0: unknown), and when.
+	 */
+	uint64		state_sig;
+	TimestampTz state_full_at;
 
 	/*
 	 * History (worker.c, pg_hamonitor.history_interval): the previous
@@ -260,8 +277,7 @@ typedef struct HamonNode
 	TimestampTz hist_kept_at;	/* the last row kept */
 	TimestampTz hist_full_until;	/* every probe kept until then */
 
-	/* a finished probe waiting to be written */
-	bool		result_ready;
+	/* a finished probe (result_ready, at the top), waiting to be folded */
 	HamonProbeResult result;
 } HamonNode;
 
@@ -276,6 +292,10 @@ typedef struct HamonProbeRecord
 	HamonRole	role;			/* the role this probe saw */
 	bool		written;		/* in the catalog (catalog.c marks it) */
 	bool		history;		/* makes a history row (worker.c decides) */
+	/* writes the node's state row; what its state_sig/_full_at become */
+	bool		stated;
+	uint64		state_sig;
+	TimestampTz state_full_at;
 	HamonProbeResult result;
 } HamonProbeRecord;
 

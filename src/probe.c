@@ -222,6 +222,7 @@ static HTAB *pace_peers = NULL;
 static int	pace_in_flight = 0;
 static int	pace_waiting = 0;	/* due nodes left without a slot this round */
 static bool pace_freed = false; /* a slot came free since the round began */
+static List *ready_nodes = NIL;	/* nodes whose result_ready was set */
 static pg_prng_state pace_prng;
 static bool pace_prng_seeded = false;
 
@@ -236,6 +237,8 @@ static bool hamon_send_query(HamonNode *node, TimestampTz now,
 							 const char *query);
 static void hamon_send_check(HamonNode *node, TimestampTz now);
 static void hamon_send_probe(HamonNode *node, TimestampTz now);
+static TimestampTz hamon_next_regular_probe(TimestampTz now);
+static void hamon_mark_ready(HamonNode *node);
 static void hamon_read_probe(HamonNode *node, TimestampTz now);
 static void hamon_read_idle(HamonNode *node, TimestampTz now);
 static void hamon_probe_failed(HamonNode *node, TimestampTz now,
@@ -438,6 +441,9 @@ HamonProbeStop(HamonNode *node)
 {
 	hamon_close(node);
 	node->pace_waiting = false;
+	/* the node may be freed next: HamonProbeTakeReady must not return it */
+	ready_nodes = list_delete_ptr(ready_nodes, node);
+	node->result_ready = false;
 }
 
 /*
@@ -449,6 +455,37 @@ HamonProbeRoundStart(void)
 {
 	pace_waiting = 0;
 	pace_freed = false;
+}
+
+/*
+ * HamonProbeTakeReady
+ *		The nodes whose probe finished since the last call, in the order
+ *		they finished (a list the caller frees): the worker folds their
+ *		results instead of visiting every node in every round of its loop.
+ *		A node's result_ready may have been cleared since (a new probe
+ *		started): the caller looks.
+ */
+List *
+HamonProbeTakeReady(void)
+{
+	List	   *ready = ready_nodes;
+
+	ready_nodes = NIL;
+	return ready;
+}
+
+/* the node's result is ready: flag it, and list it once */
+static void
+hamon_mark_ready(HamonNode *node)
+{
+	if (!node->result_ready)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		ready_nodes = lappend(ready_nodes, node);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	node->result_ready = true;
 }
 
 /*
@@ -1034,8 +1071,26 @@ hamon_send_probe(HamonNode *node, TimestampTz now)
 	if (!hamon_send_query(node, now, probe_query))
 		return;
 	node->query_sent_at = now;
-	node->next_probe_at = TimestampTzPlusMilliseconds(now,
-													  hamon_probe_interval);
+	node->next_probe_at = hamon_next_regular_probe(now);
+}
+
+/*
+ * When a node probed now is probed next, in the regular course: one
+ * probe_interval from now, moved back onto a grid of a twentieth of the
+ * interval (at most 50 ms).  The nodes whose probes fall into one step of
+ * the grid are sent theirs in one round of the worker's loop, and their
+ * answers come back together: the worker wakes about twenty times per
+ * interval for its probes, however many nodes it has, instead of once per
+ * node for the query and once more for its answer.  A probe is never more
+ * than one interval after the one before, nor more than a step earlier.
+ */
+static TimestampTz
+hamon_next_regular_probe(TimestampTz now)
+{
+	int64		step = (int64) Min(50, Max(1, hamon_probe_interval / 20)) * 1000;
+	TimestampTz next = TimestampTzPlusMilliseconds(now, hamon_probe_interval);
+
+	return next - next % step;
 }
 
 /*
@@ -1095,7 +1150,7 @@ hamon_read_probe(HamonNode *node, TimestampTz now)
 			node->result.probed_at = now;
 			node->result.latency_ms =
 				(double) (now - node->query_sent_at) / 1000.0;
-			node->result_ready = true;
+			hamon_mark_ready(node);
 			return;
 		}
 
@@ -1196,7 +1251,7 @@ hamon_probe_failed(HamonNode *node, TimestampTz now, const char *sqlstate,
 	memcpy(r->error_sqlstate, state_copy, sizeof(state_copy));
 	memcpy(r->error, message_copy, sizeof(message_copy));
 	r->failure_class = cls;
-	node->result_ready = true;
+	hamon_mark_ready(node);
 
 	if (node->consecutive_failures > 0)
 	{

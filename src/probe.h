@@ -26,6 +26,7 @@ extern void HamonProbeResolved(void *owner, uint64 seq, int nnames,
 							   const HamonResolved *answers);
 extern void HamonProbeRoundStart(void);
 extern bool HamonProbeSlotFreed(void);
+extern List *HamonProbeTakeReady(void);
 extern int	HamonProbeInFlight(void);
 
 #endif							/* HAMON_PROBE_H */

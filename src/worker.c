@@ -72,8 +72,15 @@
 
 /* how often an idle worker looks for the extension or the end of recovery */
 #define HAMON_IDLE_CHECK_MS 1000
-/* how long a plain probe result may wait to share a write transaction */
-#define HAMON_WRITE_DELAY_MS 100
+/*
+ * How long a plain probe result may wait to share a write transaction: a
+ * quarter of probe_interval, at most 250 ms.  Each write costs its
+ * transaction and four statements whatever it holds; at 1 s a node's row is
+ * then never more than 1.25 s old.
+ */
+#define HAMON_WRITE_DELAY_MS Min(250, Max(10, hamon_probe_interval / 4))
+/* how long answers are gathered before a full round of the loop */
+#define HAMON_GATHER_MS 10
 /* how often the history purge runs while it has nothing left to purge */
 #define HAMON_PURGE_INTERVAL_MS 10000
 /* how often the open actions are read from the catalog anyway */
@@ -112,6 +119,7 @@ typedef struct HamonWorker
 	int			wes_used;		/* entries added, stale ones included */
 	bool		wes_dirty;
 	WaitEvent  *occurred;
+	int			nevents_last;	/* events in occurred, of the last wait */
 } HamonWorker;
 
 static HamonWorker worker;
@@ -155,6 +163,9 @@ static void hamon_actions(TimestampTz now);
 static void hamon_purge_txn(void *arg);
 static void hamon_fold_counts_txn(void *arg);
 static void hamon_sync_wait_set(void);
+static bool hamon_sync_node(HamonNode *node);
+static bool hamon_handle_events(int nevents);
+static void hamon_gather(TimestampTz wait_until);
 static long hamon_next_timeout(TimestampTz now);
 
 /*
@@ -238,8 +249,8 @@ HamonWorkerMain(Datum main_arg)
 	for (;;)
 	{
 		TimestampTz now;
+		long		timeout;
 		int			nevents;
-		int			i;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -272,32 +283,12 @@ HamonWorkerMain(Datum main_arg)
 		hamon_purge(now);
 
 		hamon_sync_wait_set();
-		nevents = WaitEventSetWait(worker.wes, hamon_next_timeout(now),
-								   worker.occurred, worker.wes_size,
-								   HAMON_WAIT_EVENT);
-
-		now = GetCurrentTimestamp();
-		for (i = 0; i < nevents; i++)
-		{
-			WaitEvent  *ev = &worker.occurred[i];
-
-			if (ev->events & WL_LATCH_SET)
-			{
-				ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
-			}
-			if (ev->events & WL_SOCKET_MASK)
-			{
-				MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
-
-				if (ev->user_data == &resolver_marker)
-					HamonResolverReadable();
-				else
-					HamonProbeSocketReady((HamonNode *) ev->user_data,
-										  ev->events, now);
-				MemoryContextSwitchTo(oldcxt);
-			}
-		}
+		timeout = hamon_next_timeout(now);
+		nevents = WaitEventSetWait(worker.wes, timeout, worker.occurred,
+								   worker.wes_size, HAMON_WAIT_EVENT);
+		worker.nevents_last = nevents;
+		if (hamon_handle_events(nevents))
+			hamon_gather(TimestampTzPlusMilliseconds(now, timeout));
 		hamon_flush_results(false);
 	}
 }
@@ -423,7 +414,7 @@ hamon_check_capacity(void)
 {
 	static int	warned_for = 0;
 	int			nnodes = list_length(worker.nodes);
-	int			capacity = max_safe_fds / 3;
+	int			capacity = HamonWorkerPeerCapacity();
 
 	if (nnodes <= capacity || nnodes == warned_for)
 		return;
@@ -432,8 +423,8 @@ hamon_check_capacity(void)
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 			 errmsg("pg_hamonitor worker %d has %d nodes to probe but can hold at most %d peer connections",
 					worker.index, nnodes, capacity),
-			 errdetail("Each connection takes a file descriptor; a process may use about a third of its %d (max_files_per_process, cut to the open-files limit) for them.",
-					   max_safe_fds),
+			 errdetail("Each connection takes a file descriptor; a process may use about a third of its %d (max_files_per_process, cut to the open-files limit) for them, and a probe worker's latch and wait sets take %d of those.",
+					   max_safe_fds, HAMON_WORKER_OWN_EXTERNAL_FDS),
 			 errhint("Raise max_files_per_process and the open-files limit of the witness's OS user, or pg_hamonitor.workers; see \"Sizing\" in the README.")));
 }
 
@@ -547,6 +538,9 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 		HamonNode  *node = (HamonNode *) lfirst(lc);
 
 		node->cluster->members = lappend(node->cluster->members, node);
+		/* flags of a node carried over, still to be written */
+		if (node->flags_dirty)
+			node->cluster->flags_pending = true;
 	}
 
 	/* nodes no longer registered (or no longer ours) */
@@ -595,6 +589,98 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
  * committed decision, and a cluster's slots are reviewed (and its touched
  * flag cleared) once what the review saw is in the catalog.
  */
+/*
+ * Moves on the state machine of every node whose socket the wait set
+ * reported.  Returns true if only peers' sockets woke the worker: a latch
+ * set (a signal, a registry change) or the resolver helper's answer
+ * (nodes whose connection now starts) want a full round of the loop.
+ */
+static bool
+hamon_handle_events(int nevents)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
+	TimestampTz now = GetCurrentTimestamp();
+	bool		peers_only = nevents > 0;
+	int			i;
+
+	for (i = 0; i < nevents; i++)
+	{
+		WaitEvent  *ev = &worker.occurred[i];
+
+		if (ev->events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			peers_only = false;
+		}
+		if (ev->events & WL_SOCKET_MASK)
+		{
+			if (ev->user_data == &resolver_marker)
+			{
+				HamonResolverReadable();
+				peers_only = false;
+			}
+			else
+				HamonProbeSocketReady((HamonNode *) ev->user_data,
+									  ev->events, now);
+		}
+	}
+	MemoryContextSwitchTo(oldcxt);
+	return peers_only;
+}
+
+/*
+ * The answers to the probes the worker sent in one round (one step of the
+ * probe grid, probe.c) come in over a few milliseconds, one socket at a
+ * time.  A full round of the loop for each would visit every node, fold,
+ * write and sync the wait set once per answer: with hundreds of nodes that
+ * was most of the worker's time.  Instead, for up to HAMON_GATHER_MS after
+ * the first answer, the worker only reads what arrives, then makes one
+ * round for all of them.  Never past wait_until (the next deadline or due
+ * probe the round computed), and never when anything else needs the loop:
+ * the latch, the resolver, a connection slot come free, or a wait set that
+ * must be rebuilt.  A result is folded at most HAMON_GATHER_MS later.
+ */
+static void
+hamon_gather(TimestampTz wait_until)
+{
+	TimestampTz until = Min(wait_until,
+							TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														HAMON_GATHER_MS));
+
+	for (;;)
+	{
+		TimestampTz now;
+		int			nevents;
+		int			i;
+
+		/* the nodes just handled may wait for other events now */
+		for (i = 0; i < worker.nevents_last; i++)
+		{
+			void	   *owner = worker.occurred[i].user_data;
+
+			if (owner != NULL && owner != &resolver_marker &&
+				!hamon_sync_node((HamonNode *) owner))
+			{
+				worker.wes_dirty = true;
+				return;
+			}
+		}
+		if (HamonProbeSlotFreed())
+			return;
+		now = GetCurrentTimestamp();
+		if (now >= until)
+			return;
+		nevents = WaitEventSetWait(worker.wes,
+								   (long) ((until - now + 999) / 1000),
+								   worker.occurred, worker.wes_size,
+								   HAMON_WAIT_EVENT);
+		worker.nevents_last = nevents;
+		if (nevents == 0 || !hamon_handle_events(nevents))
+			return;
+	}
+}
+
 static void
 hamon_flush_results(bool force)
 {
@@ -633,9 +719,10 @@ hamon_flush_results(bool force)
 static void
 hamon_fold_results(TimestampTz now)
 {
+	List	   *ready = HamonProbeTakeReady();
 	ListCell   *lc;
 
-	foreach(lc, worker.nodes)
+	foreach(lc, ready)
 	{
 		HamonNode  *node = (HamonNode *) lfirst(lc);
 		HamonRole	old_role = node->role;
@@ -651,6 +738,7 @@ hamon_fold_results(TimestampTz now)
 		hamon_keep_record(node, now);
 		node->result_ready = false;
 	}
+	list_free(ready);
 }
 
 /* the other nodes of node's cluster are probed at once */
@@ -675,6 +763,7 @@ hamon_keep_record(HamonNode *node, TimestampTz now)
 	rec->result = node->result;
 	rec->history = hamon_history_due(node, now);
 	rec->written = false;
+	rec->stated = false;
 	if (node->result.slots_json)
 		rec->result.slots_json = pstrdup(node->result.slots_json);
 	worker.records = lappend(worker.records, rec);
@@ -802,18 +891,38 @@ hamon_review_clusters(TimestampTz now, List **actions)
 	}
 }
 
-/* the clusters and nodes whose state in memory is newer than the catalog's */
+/*
+ * The clusters and nodes whose state in memory is newer than the catalog's.
+ * A node's flags change only in its cluster's review (failover.c): the
+ * members of the clusters reviewed now are looked at, and those of a
+ * cluster with a member's flags still unwritten (a failed or skipped
+ * write), not every node of the worker in every round.
+ */
 static void
 hamon_collect_dirty(HamonBatchWrite *write)
 {
 	ListCell   *lc;
 
 	foreach(lc, worker.clusters)
-		if (((HamonCluster *) lfirst(lc))->dirty)
-			write->clusters = lappend(write->clusters, lfirst(lc));
-	foreach(lc, worker.nodes)
-		if (((HamonNode *) lfirst(lc))->flags_dirty)
-			write->flagged = lappend(write->flagged, lfirst(lc));
+	{
+		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
+		ListCell   *lc2;
+
+		if (cluster->dirty)
+			write->clusters = lappend(write->clusters, cluster);
+		if (!cluster->touched && !cluster->deciding && !cluster->flags_pending)
+			continue;
+		cluster->flags_pending = false;
+		foreach(lc2, cluster->members)
+		{
+			HamonNode  *node = (HamonNode *) lfirst(lc2);
+
+			if (!node->flags_dirty)
+				continue;
+			write->flagged = lappend(write->flagged, node);
+			cluster->flags_pending = true;
+		}
+	}
 }
 
 /*
@@ -830,7 +939,7 @@ hamon_batch_due(HamonBatchWrite *write, bool force, TimestampTz now)
 	if (worker.records == NIL && !force)
 		return false;
 	if (!force && now - worker.records_since <
-		HAMON_WRITE_DELAY_MS * INT64CONST(1000))
+		(int64) HAMON_WRITE_DELAY_MS * 1000)
 		return false;
 	if (worker.write_failing && now < worker.write_retry_at)
 		return false;
@@ -873,8 +982,18 @@ hamon_write_batch(HamonBatchWrite *write, TimestampTz now)
 	worker.events = NIL;
 	/* results of nodes whose row was locked wait for the next batch */
 	foreach(lc, worker.records)
-		if (((HamonProbeRecord *) lfirst(lc))->written)
-			worker.records = foreach_delete_current(worker.records, lc);
+	{
+		HamonProbeRecord *rec = (HamonProbeRecord *) lfirst(lc);
+
+		if (!rec->written)
+			continue;
+		if (rec->stated)
+		{
+			rec->node->state_sig = rec->state_sig;
+			rec->node->state_full_at = rec->state_full_at;
+		}
+		worker.records = foreach_delete_current(worker.records, lc);
+	}
 	worker.records_since = worker.records != NIL ? now : 0;
 	return true;
 }
@@ -1037,39 +1156,10 @@ hamon_sync_wait_set(void)
 	{
 		foreach(lc, worker.nodes)
 		{
-			HamonNode  *node = (HamonNode *) lfirst(lc);
-			bool		want = (node->sock != PGINVALID_SOCKET &&
-								node->wait_events != 0);
-
-			/*
-			 * A socket closed or replaced leaves its entry behind, stale:
-			 * the kernel dropped it from epoll when the descriptor closed,
-			 * and it is never touched again.  The new socket gets a new
-			 * entry, from the slack; the set is rebuilt only when that runs
-			 * out, or when nodes come and go.
-			 */
-			if (node->wait_pos >= 0 && (!want || node->sock_dirty))
-				node->wait_pos = -1;
-			node->sock_dirty = false;
-			if (!want)
-				continue;
-			if (node->wait_pos < 0)
+			if (!hamon_sync_node((HamonNode *) lfirst(lc)))
 			{
-				if (worker.wes_used >= worker.wes_size)
-				{
-					worker.wes_dirty = true;
-					break;
-				}
-				node->wait_pos = AddWaitEventToSet(worker.wes, node->wait_events,
-												   node->sock, NULL, node);
-				worker.wes_used++;
-				node->reg_events = node->wait_events;
-			}
-			else if (node->wait_events != node->reg_events)
-			{
-				ModifyWaitEvent(worker.wes, node->wait_pos,
-								node->wait_events, NULL);
-				node->reg_events = node->wait_events;
+				worker.wes_dirty = true;
+				break;
 			}
 		}
 		if (!worker.wes_dirty)
@@ -1119,6 +1209,42 @@ hamon_sync_wait_set(void)
 		node->reg_events = node->wait_events;
 	}
 	worker.wes_dirty = false;
+}
+
+/*
+ * Brings node's entry in the wait set up to date with the events its
+ * connection waits for.  A socket closed or replaced leaves its entry
+ * behind, stale: the kernel dropped it from epoll when the descriptor
+ * closed, and it is never touched again.  The new socket gets a new entry,
+ * from the slack; returns false when that has run out (the caller rebuilds
+ * the set).
+ */
+static bool
+hamon_sync_node(HamonNode *node)
+{
+	bool		want = (node->sock != PGINVALID_SOCKET &&
+						node->wait_events != 0);
+
+	if (node->wait_pos >= 0 && (!want || node->sock_dirty))
+		node->wait_pos = -1;
+	node->sock_dirty = false;
+	if (!want)
+		return true;
+	if (node->wait_pos < 0)
+	{
+		if (worker.wes_used >= worker.wes_size)
+			return false;
+		node->wait_pos = AddWaitEventToSet(worker.wes, node->wait_events,
+										   node->sock, NULL, node);
+		worker.wes_used++;
+		node->reg_events = node->wait_events;
+	}
+	else if (node->wait_events != node->reg_events)
+	{
+		ModifyWaitEvent(worker.wes, node->wait_pos, node->wait_events, NULL);
+		node->reg_events = node->wait_events;
+	}
+	return true;
 }
 
 /* milliseconds until the earliest node deadline or probe, or the purge */

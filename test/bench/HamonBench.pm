@@ -122,6 +122,9 @@ our @EXPORT = qw(
   psql_timings
   proc_cpu_seconds
   proc_rss_kb
+  proc_socket_count
+  pgbouncer_binary
+  start_pgbouncer
   remove_node
 );
 
@@ -367,26 +370,29 @@ sub witness_now
 		'SELECT extract(epoch FROM clock_timestamp())');
 }
 
-=item poll_until($node, $sql, $expected, $timeout_s, $db)
+=item poll_until($node, $sql, $expected, $timeout_s, $db, $every_s)
 
-Runs $sql every 100 ms until it returns $expected (default 't') or
-$timeout_s (default 60) passed; returns true if it did.
+Runs $sql every $every_s seconds (default 0.1) until it returns $expected
+(default 't') or $timeout_s (default 60) passed; returns true if it did.
+(A query over thousands of nodes is polled less often, so that the
+polling does not load the witness it watches.)
 
 =cut
 
 sub poll_until
 {
-	my ($node, $sql, $expected, $timeout, $db) = @_;
+	my ($node, $sql, $expected, $timeout, $db, $every) = @_;
 	$expected = 't'      unless defined $expected;
 	$timeout  = 60       unless defined $timeout;
 	$db       = 'postgres' unless defined $db;
+	$every    = 0.1      unless defined $every;
 	my $end = time() + $timeout;
 	while (time() < $end)
 	{
 		my ($ret, $out) = (0, '');
 		$ret = $node->psql($db, $sql, stdout => \$out, stderr => \my $err);
 		return 1 if $ret == 0 && $out eq $expected;
-		usleep(100_000);
+		usleep($every * 1e6);
 	}
 	return 0;
 }
@@ -455,6 +461,141 @@ sub proc_rss_kb
 	return ($rss, $anon);
 }
 
+=item proc_socket_count($pid)
+
+Number of sockets the process holds open (links "socket:[...]" in
+/proc/PID/fd), or undef if they cannot be read (another user's process).
+For a probe worker: its peer connections, plus a few of its own (the
+resolver helper's, the postmaster's).
+
+=cut
+
+sub proc_socket_count
+{
+	my ($pid) = @_;
+	opendir my $dh, "/proc/$pid/fd" or return undef;
+	my $n = 0;
+	foreach my $fd (readdir $dh)
+	{
+		next unless $fd =~ /^\d+$/;
+		my $target = readlink "/proc/$pid/fd/$fd";
+		$n++ if defined $target && $target =~ /^socket:/;
+	}
+	closedir $dh;
+	return $n;
+}
+
+=item pgbouncer_binary()
+
+The path of pgbouncer (Debian package pgbouncer), or undef.
+
+=cut
+
+sub pgbouncer_binary
+{
+	my ($bin) =
+	  grep { -x $_ } ('/usr/sbin/pgbouncer', '/usr/bin/pgbouncer');
+	return $bin;
+}
+
+=item start_pgbouncer($name, %params)
+
+Starts a pgbouncer in transaction pooling mode on 127.0.0.1 (a free port),
+as test/t/042_pooler.pl does: trust authentication of the current user,
+no Unix socket, and B<no> ignore_startup_parameters (a client sending the
+"options" startup parameter is refused).  Parameters:
+
+  databases       => [ [ alias => $node ], ... ]  each alias the postgres
+                     database of that server (its Unix socket)
+  max_client_conn => N (default 1000)
+  pool_size       => server sessions per alias (default_pool_size, 4)
+
+The process inherits the open-files limit of the script (which
+probe_scale.pl raises); pgbouncer logs at its start if the limit is too
+low for max_client_conn.  Waits until a SELECT 1 through the first alias
+answers (dies after 30 s).  Returns a hash: port, pid, dir (config and
+log), harness (IPC::Run).  It is killed when the script ends.
+
+=cut
+
+my @POOLERS;
+
+sub start_pgbouncer
+{
+	my ($name, %params) = @_;
+	my $bin = pgbouncer_binary()
+	  or die "pgbouncer is not installed (Debian package pgbouncer)\n";
+	my $dbs       = $params{databases} or die 'no databases';
+	my $max_conn  = $params{max_client_conn} || 1000;
+	my $pool_size = $params{pool_size} || 4;
+	my $dir       = "$PostgreSQL::Test::Utils::tmp_check/pgbouncer_$name";
+	File::Path::make_path($dir);
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $user = getpwuid($>);
+
+	open my $fh, '>', "$dir/users.txt" or die "$dir/users.txt: $!";
+	print $fh qq{"$user" ""\n};
+	close $fh;
+	open $fh, '>', "$dir/pgbouncer.ini" or die "$dir/pgbouncer.ini: $!";
+	print $fh "[databases]\n";
+	foreach my $db (@$dbs)
+	{
+		my ($alias, $node) = @$db;
+		printf $fh "%s = host=%s port=%d dbname=postgres\n",
+		  $alias, $node->host, $node->port;
+	}
+	# log_connections off: thousands of probe sessions would fill the log;
+	# a stats line every 10 s (queries/s, mean query and wait times)
+	print $fh <<"EOC";
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+listen_backlog = 4096
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/users.txt
+pool_mode = transaction
+default_pool_size = $pool_size
+max_client_conn = $max_conn
+log_connections = 0
+log_disconnections = 0
+stats_period = 10
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+EOC
+	close $fh;
+
+	my $h = IPC::Run::start([ $bin, "$dir/pgbouncer.ini" ],
+		'<', \undef, '>', "$dir/stdout", '2>', "$dir/stderr");
+	push @POOLERS, $h;
+	my $first = $dbs->[0][0];
+	my $ready = 0;
+	for (1 .. 300)
+	{
+		my ($out, $err) = ('', '');
+		IPC::Run::run(
+			[ 'psql', '-X', '-A', '-t', '-h', '127.0.0.1', '-p', $port,
+			  '-d', $first, '-c', 'SELECT 1' ],
+			'<', \undef, '>', \$out, '2>', \$err);
+		if ($out =~ /^1$/m) { $ready = 1; last; }
+		usleep(100_000);
+	}
+	die "pgbouncer $name did not answer on 127.0.0.1:$port within 30 s "
+	  . "(see $dir)\n"
+	  unless $ready;
+	my $pid;
+	if (open my $pf, '<', "$dir/pgbouncer.pid")
+	{
+		$pid = <$pf>;
+		chomp $pid if defined $pid;
+	}
+	$pid = $h->{KIDS}[0]{PID} unless defined $pid && $pid =~ /^\d+$/;
+	note "pgbouncer $name (pid $pid) on 127.0.0.1:$port, transaction pooling";
+	return { name => $name, port => $port, pid => $pid, dir => $dir,
+		harness => $h };
+}
+
 =item remove_node($node)
 
 Stops the server (immediate mode) and removes its data directory, to keep
@@ -477,6 +618,10 @@ sub remove_node
 END
 {
 	my $status = $?;
+	foreach my $h (@POOLERS)
+	{
+		eval { $h->kill_kill(grace => 2); };
+	}
 	if ($status != 0)
 	{
 		print $OUT "$BENCH_NAME: FAILED (exit status $status); see "

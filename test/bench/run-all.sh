@@ -10,6 +10,11 @@
 # --quick runs each script once and short (the CI smoke pass).  Without it
 # the full benchmarks run: about an hour on a 2-core machine.
 # BENCH_SCRIPTS="failover_time probe_scale" runs a subset.
+# PG_CONFIG=/path/to/pg_config benchmarks that installation (its bindir's
+# servers; BENCH_INSTALL=1 installs there).
+# probe_scale.pl above 2,000 nodes needs pgbouncer (its pooled mode) and
+# many open files: this script, as root, raises the limit to 65536 (or
+# to the hard limit where root cannot go above it) before switching user.
 #
 # PostgreSQL refuses to run as root, so:
 #   - as root, the tree (without .git and build output) is copied to a
@@ -33,6 +38,9 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$BENCH_DIR/../.." && pwd)
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PGXS_PERL=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/perl
+# the servers of that installation (HamonBench.pm takes PG_BINDIR), so that
+# PG_CONFIG=<a private copy's pg_config> benchmarks what is installed there
+export PG_BINDIR=${PG_BINDIR:-$("$PG_CONFIG" --bindir)}
 BENCH_USER=${BENCH_USER:-postgres}
 SCRIPTS=${BENCH_SCRIPTS:-failover_time false_failover probe_scale history_cost rpo haproxy_failover witness_takeover isolation}
 
@@ -50,10 +58,12 @@ if [ "$(id -u)" -eq 0 ]; then
     chown -R "$BENCH_USER:" "$work"
     echo "==> benchmark tree: $work (run as $BENCH_USER)"
     # 1000 probe connections need more open files than the default 1024
-    ulimit -n 65536 2>/dev/null || true
+    # (a container without CAP_SYS_RESOURCE cannot go above its hard limit:
+    # then the hard limit)
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     quoted=$(printf ' %q' "$@")
     exec runuser -u "$BENCH_USER" -- env TMPDIR=/tmp BENCH_SCRIPTS="$SCRIPTS" \
-        PG_CONFIG="$PG_CONFIG" bash -c "cd $work && exec bash test/bench/run-all.sh$quoted"
+        PG_CONFIG="$PG_CONFIG" PG_BINDIR="$PG_BINDIR" bash -c "cd $work && exec bash test/bench/run-all.sh$quoted"
 fi
 
 cd "$REPO_DIR" || exit 1

@@ -66,6 +66,7 @@ for my $name (sort keys %documented)
 # every function and view meant for users is documented
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_hamonitor');
 my @internal = qw(validate_conninfo validate_name node_changed event_notify event_count_add
+  check_worker_capacity
   review_slots slot_actions node_id);
 my %internal = map { $_ => 1 } @internal;
 for my $fn (split /\n/,
