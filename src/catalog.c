@@ -874,11 +874,13 @@ HamonCatalogWriteProbes(List *records, List *clusters, List *flagged,
 
 	/*
 	 * The batch's statements look up a few dozen rows of node and
-	 * node_state by primary key, and are planned once, generically: not
-	 * knowing how many ids the arrays hold, the planner chose to scan both
-	 * tables whole (node_state, updated at every probe, is mostly dead rows
-	 * between vacuums), which was a third of what a batch cost.  Their
-	 * plans are made the first time they run, under this setting.
+	 * node_state by primary key, and are kept prepared (a generic plan
+	 * after the first few): not knowing how many ids the arrays hold, the
+	 * planner chose to scan both tables whole (node_state, updated at every
+	 * probe, is mostly dead rows between vacuums), which was a third of what
+	 * a batch cost.  Set for this transaction only, so every plan the batch
+	 * makes, custom, generic or made again after an invalidation, is made
+	 * under it.
 	 */
 	(void) set_config_option("enable_seqscan", "off", PGC_SUSET,
 							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);

@@ -24,7 +24,8 @@ extern void HamonRegisterHttpWorker(void);
 /*
  * A probe older than this many milliseconds is stale: the state it shows
  * is not reported as primary or replica.  A node that is up is probed every
- * probe_interval, and its result written within a tenth of a second.
+ * probe_interval, and its result written within a quarter of it (at most
+ * 250 ms, worker.c), which the three intervals of margin cover.
  */
 #define HAMON_FRESH_MS() (3 * hamon_probe_interval + hamon_probe_timeout + 100)
 

@@ -171,6 +171,7 @@ typedef struct HamonNode
 	 * three lines kilobytes apart (the cache misses were most of a round).
 	 */
 	bool		result_ready;	/* a finished probe waits to be folded */
+	bool		ready_listed;	/* in probe.c's list of ready nodes */
 	bool		flags_dirty;	/* the flags below changed, to be written */
 
 	/* connection and schedule (probe.c) */

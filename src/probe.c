@@ -451,7 +451,9 @@ HamonProbeStop(HamonNode *node)
 	hamon_close(node);
 	node->pace_waiting = false;
 	/* the node may be freed next: HamonProbeTakeReady must not return it */
-	ready_nodes = list_delete_ptr(ready_nodes, node);
+	if (node->ready_listed)
+		ready_nodes = list_delete_ptr(ready_nodes, node);
+	node->ready_listed = false;
 	node->result_ready = false;
 }
 
@@ -478,21 +480,25 @@ List *
 HamonProbeTakeReady(void)
 {
 	List	   *ready = ready_nodes;
+	ListCell   *lc;
 
+	foreach(lc, ready)
+		((HamonNode *) lfirst(lc))->ready_listed = false;
 	ready_nodes = NIL;
 	return ready;
 }
 
-/* the node's result is ready: flag it, and list it once */
+/* the node's result is ready: flag it, and list it, once */
 static void
 hamon_mark_ready(HamonNode *node)
 {
-	if (!node->result_ready)
+	if (!node->ready_listed)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 
 		ready_nodes = lappend(ready_nodes, node);
 		MemoryContextSwitchTo(oldcxt);
+		node->ready_listed = true;
 	}
 	node->result_ready = true;
 }
@@ -1097,9 +1103,14 @@ static TimestampTz
 hamon_next_regular_probe(TimestampTz now)
 {
 	int64		step = (int64) Min(50, Max(1, hamon_probe_interval / 20)) * 1000;
+	/*
+	 * each worker its own phase: the peers and poolers they share get the
+	 * workers' bursts one after another, not all at once
+	 */
+	int64		phase = ((uint64) MyProcPid * 7919) % step;
 	TimestampTz next = TimestampTzPlusMilliseconds(now, hamon_probe_interval);
 
-	return next - next % step;
+	return next - (next - phase) % step;
 }
 
 /*

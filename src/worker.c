@@ -165,6 +165,7 @@ static void hamon_fold_counts_txn(void *arg);
 static void hamon_sync_wait_set(void);
 static bool hamon_sync_node(HamonNode *node);
 static bool hamon_handle_events(int nevents);
+static bool hamon_result_waits(int nevents);
 static void hamon_gather(TimestampTz wait_until);
 static long hamon_next_timeout(TimestampTz now);
 
@@ -486,6 +487,13 @@ hamon_merge_nodes(List *loaded, List *loaded_clusters)
 			cluster->action_running = old->action_running;
 			cluster->action_retry_at = old->action_retry_at;
 			cluster->action_handle = old->action_handle;
+			/*
+			 * the applied quorum, until the next refresh reads it again: a
+			 * review before that must not judge a quorum cluster by
+			 * max_failover_lag
+			 */
+			cluster->sync_k = old->sync_k;
+			cluster->sync_degraded = old->sync_degraded;
 		}
 		clusters = lappend(clusters, cluster);
 	}
@@ -630,6 +638,29 @@ hamon_handle_events(int nevents)
 }
 
 /*
+ * Whether one of the events is for a node whose finished probe is not
+ * folded yet: another event of its socket (the connection closed, say)
+ * would overwrite that result, and a success lost to a failure that came
+ * after it makes the node look silent for longer than it was.  The events
+ * are then left for the next round, after the fold.
+ */
+static bool
+hamon_result_waits(int nevents)
+{
+	int			i;
+
+	for (i = 0; i < nevents; i++)
+	{
+		void	   *owner = worker.occurred[i].user_data;
+
+		if (owner != NULL && owner != &resolver_marker &&
+			((HamonNode *) owner)->result_ready)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The answers to the probes the worker sent in one round (one step of the
  * probe grid, probe.c) come in over a few milliseconds, one socket at a
  * time.  A full round of the loop for each would visit every node, fold,
@@ -676,7 +707,13 @@ hamon_gather(TimestampTz wait_until)
 								   worker.occurred, worker.wes_size,
 								   HAMON_WAIT_EVENT);
 		worker.nevents_last = nevents;
-		if (nevents == 0 || !hamon_handle_events(nevents))
+		if (nevents == 0 || hamon_result_waits(nevents))
+		{
+			/* unhandled: the wait set reports them again (level-triggered) */
+			worker.nevents_last = 0;
+			return;
+		}
+		if (!hamon_handle_events(nevents))
 			return;
 	}
 }
@@ -886,17 +923,22 @@ hamon_review_clusters(TimestampTz now, List **actions)
 		HamonCluster *cluster = (HamonCluster *) lfirst(lc);
 
 		if (cluster->touched || cluster->deciding)
+		{
 			HamonReviewCluster(cluster, cluster->members, now,
 							   &worker.events, actions);
+			/* it may have set a member's flags (hamon_collect_dirty) */
+			cluster->flags_pending = true;
+		}
 	}
 }
 
 /*
  * The clusters and nodes whose state in memory is newer than the catalog's.
  * A node's flags change only in its cluster's review (failover.c): the
- * members of the clusters reviewed now are looked at, and those of a
- * cluster with a member's flags still unwritten (a failed or skipped
- * write), not every node of the worker in every round.
+ * members of the clusters reviewed since the last write are looked at
+ * (hamon_review_clusters sets flags_pending), and those of a cluster with a
+ * member's flags still unwritten (a failed or skipped write), not every
+ * node of the worker in every round.
  */
 static void
 hamon_collect_dirty(HamonBatchWrite *write)
@@ -910,7 +952,7 @@ hamon_collect_dirty(HamonBatchWrite *write)
 
 		if (cluster->dirty)
 			write->clusters = lappend(write->clusters, cluster);
-		if (!cluster->touched && !cluster->deciding && !cluster->flags_pending)
+		if (!cluster->flags_pending)
 			continue;
 		cluster->flags_pending = false;
 		foreach(lc2, cluster->members)
