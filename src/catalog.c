@@ -317,6 +317,22 @@ HamonCatalogLoadNodes(int worker_index, int nworkers, MemoryContext callercxt,
 	(nulls[i] = (s)[0] == '\0' ? 'n' : ' ', CStringGetTextDatum(s))
 
 /*
+ * Where a probe found the node's WAL, five columns from values[i] on, as the
+ * state, light and history rows all write them: current, flush, receive and
+ * replay LSN, last replay time.
+ */
+static void
+hamon_put_wal_position(Datum *values, char *nulls, int i,
+					   const HamonProbeResult *r)
+{
+	values[i] = LSN_DATUM(r->current_lsn, i);
+	values[i + 1] = LSN_DATUM(r->flush_lsn, i + 1);
+	values[i + 2] = LSN_DATUM(r->receive_lsn, i + 2);
+	values[i + 3] = LSN_DATUM(r->replay_lsn, i + 3);
+	values[i + 4] = TS_DATUM(r->last_replay_at, i + 4);
+}
+
+/*
  * Probe results are written a batch at a time: each statement takes one
  * array per column and unnests them, so a batch of a hundred results costs
  * three statements, not two hundred.  A HamonBatch gathers the columns.
@@ -423,11 +439,7 @@ hamon_add_probe_ok(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
 	values[6] = Int32GetDatum(r->server_version);
 	values[7] = TimestampTzGetDatum(r->probed_at);
 	values[8] = Float8GetDatum(r->latency_ms);
-	values[9] = LSN_DATUM(r->current_lsn, 9);
-	values[10] = LSN_DATUM(r->flush_lsn, 10);
-	values[11] = LSN_DATUM(r->receive_lsn, 11);
-	values[12] = LSN_DATUM(r->replay_lsn, 12);
-	values[13] = TS_DATUM(r->last_replay_at, 13);
+	hamon_put_wal_position(values, nulls, 9, r);
 	values[14] = TEXT_DATUM(r->wal_receiver_status, 14);
 	values[15] = TEXT_DATUM(r->upstream_host, 15);
 	values[16] = Int32GetDatum(r->upstream_port);
@@ -525,11 +537,7 @@ hamon_add_probe_light(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
 	values[0] = Int32GetDatum(node->node_id);
 	values[1] = TimestampTzGetDatum(r->probed_at);
 	values[2] = Float8GetDatum(r->latency_ms);
-	values[3] = LSN_DATUM(r->current_lsn, 3);
-	values[4] = LSN_DATUM(r->flush_lsn, 4);
-	values[5] = LSN_DATUM(r->receive_lsn, 5);
-	values[6] = LSN_DATUM(r->replay_lsn, 6);
-	values[7] = TS_DATUM(r->last_replay_at, 7);
+	hamon_put_wal_position(values, nulls, 3, r);
 	values[8] = TS_DATUM(r->last_wal_receipt_at, 8);
 	values[9] = TS_DATUM(node->seen_streaming_at, 9);
 	hamon_batch_add(b, values, nulls);
@@ -665,11 +673,7 @@ hamon_add_history(HamonBatch *b, HamonNode *node, HamonRole role,
 	nulls[4] = r->success ? ' ' : 'n';
 	values[5] = Int32GetDatum(r->timeline);
 	nulls[5] = r->success ? ' ' : 'n';
-	values[6] = LSN_DATUM(r->current_lsn, 6);
-	values[7] = LSN_DATUM(r->flush_lsn, 7);
-	values[8] = LSN_DATUM(r->receive_lsn, 8);
-	values[9] = LSN_DATUM(r->replay_lsn, 9);
-	values[10] = TS_DATUM(r->last_replay_at, 10);
+	hamon_put_wal_position(values, nulls, 6, r);
 	values[11] = TEXT_DATUM(r->error_sqlstate, 11);
 	values[12] = TEXT_DATUM(r->error, 12);
 	hamon_batch_add(b, values, nulls);
