@@ -181,7 +181,7 @@ hamon_check_limits(void)
 		ereport(LOG,
 				(errmsg("pg_hamonitor: the open-files limit (%d) is below max_files_per_process (%d): each probe worker can hold about %d peer connections",
 						(int) rlim.rlim_cur, max_files_per_process,
-						(int) rlim.rlim_cur / 3),
+						(int) rlim.rlim_cur / 3 - HAMON_WORKER_OWN_EXTERNAL_FDS),
 				 errhint("Raise the open-files limit of the witness's OS user (ulimit -n, LimitNOFILE in systemd) to probe more nodes per worker.")));
 }
 
