@@ -75,15 +75,19 @@ my $haproxy = start_haproxy($http, $cluster, 'primary', $primary, $sb1, $sb2);
 my $front = "host=127.0.0.1 port=$haproxy->{port} dbname=postgres connect_timeout=2";
 
 # one write through HAProxy, on a new connection: the port that took it, or
-# '' when refused
+# '' when refused.  A psql refused before it read its input (HAProxy not
+# listening yet) makes IPC::Run die on the broken pipe: refused too.
 sub write_through
 {
 	my ($tag) = @_;
 	my ($out, $err) = ('', '');
-	$witness->psql('postgres',
-		"INSERT INTO w VALUES (clock_timestamp(), '$tag', current_setting('port')::int)
-		 RETURNING port",
-		connstr => $front, stdout => \$out, stderr => \$err);
+	eval {
+		$witness->psql('postgres',
+			"INSERT INTO w VALUES (clock_timestamp(), '$tag', current_setting('port')::int)
+			 RETURNING port",
+			connstr => $front, stdout => \$out, stderr => \$err);
+		1;
+	} or return '';
 	return $out;
 }
 
@@ -176,9 +180,13 @@ my $agent_haproxy = IPC::Run::start([ haproxy_binary(), '-db', '-f', "$cfgdir/ag
 sub read_through
 {
 	my ($out, $err) = ('', '');
-	$witness->psql('postgres', "SELECT current_setting('port')",
-		connstr => "host=127.0.0.1 port=$rport dbname=postgres connect_timeout=2",
-		stdout => \$out, stderr => \$err);
+	# refused before psql read its input: '' (see write_through)
+	eval {
+		$witness->psql('postgres', "SELECT current_setting('port')",
+			connstr => "host=127.0.0.1 port=$rport dbname=postgres connect_timeout=2",
+			stdout => \$out, stderr => \$err);
+		1;
+	} or return '';
 	return $out;
 }
 ($port, $in_a_row) = ('', 0);
