@@ -53,7 +53,7 @@ int			hamon_max_connecting_per_peer = 8;
 char	   *hamon_resolver_nameserver = NULL;
 int			hamon_history_retention = 7 * 24 * 60;
 int			hamon_history_purge_batch = 5000;
-int			hamon_history_interval = 0;
+int			hamon_history_interval = 10000;
 bool		hamon_auto_failover = true;
 int			hamon_failover_timeout = 500;
 int			hamon_restart_grace = 30000;
@@ -295,7 +295,7 @@ hamon_define_settings(void)
 							gettext_noop("Time between two history rows of a node whose probes say nothing new."),
 							gettext_noop("0 keeps every probe. A probe that changes health, role, timeline, success or error is always kept, with the probe before it and every probe after it for one interval."),
 							&hamon_history_interval,
-							0, 0, 24 * 3600 * 1000,
+							10000, 0, 24 * 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

@@ -73,7 +73,10 @@ if ($opt{quick})
 }
 
 my $script = 'isolation';
-my $witness = create_witness('witness', defaults => 1);
+# every probe in lsn_history: probe_gap_during_action measures the gaps
+# between probes, which the default history_interval (10s) would thin
+my $witness = create_witness('witness', defaults => 1,
+	extra_conf => "pg_hamonitor.history_interval = 0\n");
 my ($interval_ms, $workers) = split /\|/,
   $witness->safe_psql(
 	'postgres',

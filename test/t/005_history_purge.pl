@@ -82,8 +82,11 @@ ok(wait_for_status($witness, 'peer', "health = 'up'"),
 # history_interval
 # ---------------------------------------------------------------------
 
+is($witness->safe_psql('postgres',
+		"SELECT boot_val FROM pg_settings WHERE name = 'pg_hamonitor.history_interval'"),
+	'10000', 'history_interval is 10s by default');
 is($witness->safe_psql('postgres', 'SHOW pg_hamonitor.history_interval'),
-	'0', 'history_interval is 0 by default: every probe is kept');
+	'0', 'the test witness keeps every probe (create_witness sets 0)');
 ok(set_witness_guc($witness, 'history_interval', '2s'),
 	'history_interval reloaded as 2s');
 wait_seconds($witness, 1);    # the worker has reloaded too
