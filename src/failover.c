@@ -33,6 +33,7 @@
 #include "action.h"
 #include "catalog.h"
 #include "failover.h"
+#include "probe.h"
 #include "remote.h"
 #include "slots.h"
 #include "state.h"
@@ -305,7 +306,7 @@ HamonReviewCluster(HamonCluster *cluster, List *nodes, TimestampTz now,
 					if (i != cv.primary && map[i]->health == HAMON_HEALTH_UP &&
 						map[i]->next_probe_at > soon &&
 						(map[i]->conn_state == HAMON_CONN_IDLE))
-						map[i]->next_probe_at = soon;
+						HamonProbeAt(map[i], soon);
 				break;
 			}
 		case HAMON_VERDICT_BLOCKED:

@@ -172,6 +172,7 @@ typedef struct HamonNode
 	 */
 	bool		result_ready;	/* a finished probe waits to be folded */
 	bool		ready_listed;	/* in probe.c's list of ready nodes */
+	bool		touch_listed;	/* in probe.c's list of touched nodes */
 	bool		flags_dirty;	/* the flags below changed, to be written */
 
 	/* connection and schedule (probe.c) */

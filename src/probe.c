@@ -232,6 +232,19 @@ static int	pace_in_flight = 0;
 static int	pace_waiting = 0;	/* due nodes left without a slot this round */
 static bool pace_freed = false; /* a slot came free since the round began */
 static List *ready_nodes = NIL;	/* nodes whose result_ready was set */
+
+/*
+ * The worker ticks every node (a full round) only when one may be due:
+ * probe_wakeup is never later than the earliest HamonProbeNextWakeup of
+ * any node.  A full round computes it afresh (HamonProbeRoundStart, then
+ * HamonProbeTick and HamonProbeNoteWakeup for each node); between full
+ * rounds, every entry point that moves a node's state machine lowers it to
+ * that node's next wakeup, and lists the node in touched_nodes, whose
+ * entries in the wait set the worker brings up to date.  A round that only
+ * reads answers then costs what the answers cost, not what the nodes do.
+ */
+static TimestampTz probe_wakeup = 0;
+static List *touched_nodes = NIL;
 static pg_prng_state pace_prng;
 static bool pace_prng_seeded = false;
 
@@ -248,6 +261,11 @@ static void hamon_send_check(HamonNode *node, TimestampTz now);
 static void hamon_send_probe(HamonNode *node, TimestampTz now);
 static TimestampTz hamon_next_regular_probe(TimestampTz now);
 static void hamon_mark_ready(HamonNode *node);
+static void hamon_touched(HamonNode *node);
+static void hamon_socket_ready(HamonNode *node, uint32 events,
+							   TimestampTz now);
+static bool hamon_take_resolved(HamonNode *node, uint64 seq, int nnames,
+								const HamonResolved *answers);
 static void hamon_read_probe(HamonNode *node, TimestampTz now);
 static void hamon_read_idle(HamonNode *node, TimestampTz now);
 static void hamon_probe_failed(HamonNode *node, TimestampTz now,
@@ -402,7 +420,19 @@ HamonProbeNow(HamonNode *node, TimestampTz now)
 {
 	if (node->conn_state == HAMON_CONN_IDLE ||
 		node->conn_state == HAMON_CONN_NONE)
-		node->next_probe_at = now;
+		HamonProbeAt(node, now);
+}
+
+/*
+ * HamonProbeAt
+ *		Moves the node's next probe to at (the caller checked that no probe
+ *		is under way, or that a later one is what it wants).
+ */
+void
+HamonProbeAt(HamonNode *node, TimestampTz at)
+{
+	node->next_probe_at = at;
+	hamon_touched(node);
 }
 
 /*
@@ -411,6 +441,13 @@ HamonProbeNow(HamonNode *node, TimestampTz now)
  */
 void
 HamonProbeSocketReady(HamonNode *node, uint32 events, TimestampTz now)
+{
+	hamon_socket_ready(node, events, now);
+	hamon_touched(node);
+}
+
+static void
+hamon_socket_ready(HamonNode *node, uint32 events, TimestampTz now)
 {
 	switch (node->conn_state)
 	{
@@ -455,17 +492,99 @@ HamonProbeStop(HamonNode *node)
 		ready_nodes = list_delete_ptr(ready_nodes, node);
 	node->ready_listed = false;
 	node->result_ready = false;
+	if (node->touch_listed)
+		touched_nodes = list_delete_ptr(touched_nodes, node);
+	node->touch_listed = false;
 }
 
 /*
  * HamonProbeRoundStart
- *		Called by the worker before it ticks every node.
+ *		Called by the worker before it ticks every node, then passes each
+ *		node to HamonProbeNoteWakeup after its tick.
  */
 void
 HamonProbeRoundStart(void)
 {
 	pace_waiting = 0;
 	pace_freed = false;
+	probe_wakeup = DT_NOEND;
+}
+
+/*
+ * HamonProbeRoundDue
+ *		Whether a node may have something due at now (or a node waits for a
+ *		connection slot and one came free): then the worker ticks them all.
+ */
+bool
+HamonProbeRoundDue(TimestampTz now)
+{
+	return now >= probe_wakeup || HamonProbeSlotFreed();
+}
+
+/*
+ * HamonProbeNoteWakeup
+ *		Counts the node's next wakeup in HamonProbeWakeup (full rounds).
+ */
+void
+HamonProbeNoteWakeup(HamonNode *node)
+{
+	TimestampTz t = HamonProbeNextWakeup(node);
+
+	if (t < probe_wakeup)
+		probe_wakeup = t;
+}
+
+/*
+ * HamonProbeWakeup
+ *		The earliest time a node may have something due, or earlier.
+ */
+TimestampTz
+HamonProbeWakeup(void)
+{
+	return probe_wakeup;
+}
+
+/*
+ * HamonProbeWakeAll
+ *		The next round ticks every node (the worker's nodes changed).
+ */
+void
+HamonProbeWakeAll(void)
+{
+	probe_wakeup = 0;
+}
+
+/*
+ * HamonProbeTakeTouched
+ *		The nodes whose state machine moved outside a full round since the
+ *		last call (a list the caller frees): their wait set entries may be
+ *		out of date.
+ */
+List *
+HamonProbeTakeTouched(void)
+{
+	List	   *touched = touched_nodes;
+	ListCell   *lc;
+
+	foreach(lc, touched)
+		((HamonNode *) lfirst(lc))->touch_listed = false;
+	touched_nodes = NIL;
+	return touched;
+}
+
+/* the node's state machine moved: its wakeup counts, its events may change */
+static void
+hamon_touched(HamonNode *node)
+{
+	HamonProbeNoteWakeup(node);
+	if (!node->touch_listed)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		touched_nodes = lappend(touched_nodes, node);
+		MemoryContextSwitchTo(oldcxt);
+		node->touch_listed = true;
+	}
 }
 
 /*
@@ -780,6 +899,16 @@ HamonProbeResolved(void *owner, uint64 seq, int nnames,
 				   const HamonResolved *answers)
 {
 	HamonNode  *node = (HamonNode *) owner;
+
+	if (hamon_take_resolved(node, seq, nnames, answers))
+		hamon_touched(node);
+}
+
+/* HamonProbeResolved's work; false if the answer was for nothing under way */
+static bool
+hamon_take_resolved(HamonNode *node, uint64 seq, int nnames,
+					const HamonResolved *answers)
+{
 	TimestampTz now = GetCurrentTimestamp();
 	const char *host;
 	const char *hostaddr;
@@ -798,7 +927,7 @@ HamonProbeResolved(void *owner, uint64 seq, int nnames,
 	MemoryContext cxt = GetMemoryChunkContext(node);
 
 	if (node->conn_state != HAMON_CONN_RESOLVING || node->resolve_seq != seq)
-		return;
+		return false;
 	node->resolve_seq = 0;
 	opts = hamon_address_options(node, &host, &hostaddr, &port);
 	if (opts == NULL || host == NULL)
@@ -807,7 +936,7 @@ HamonProbeResolved(void *owner, uint64 seq, int nnames,
 		if (opts)
 			PQconninfoFree(opts);
 		node->conn_state = HAMON_CONN_NONE;
-		return;
+		return true;
 	}
 	port_list = (port != NULL && strchr(port, ',') != NULL);
 	initStringInfo(&h_out);
@@ -890,6 +1019,7 @@ HamonProbeResolved(void *owner, uint64 seq, int nnames,
 	pfree(h_out.data);
 	pfree(a_out.data);
 	pfree(p_out.data);
+	return true;
 }
 
 /* drops the addresses a resolution found */

@@ -24,7 +24,13 @@ extern void HamonProbeStop(HamonNode *node);
 extern void HamonProbeNow(HamonNode *node, TimestampTz now);
 extern void HamonProbeResolved(void *owner, uint64 seq, int nnames,
 							   const HamonResolved *answers);
+extern void HamonProbeAt(HamonNode *node, TimestampTz at);
 extern void HamonProbeRoundStart(void);
+extern bool HamonProbeRoundDue(TimestampTz now);
+extern void HamonProbeNoteWakeup(HamonNode *node);
+extern TimestampTz HamonProbeWakeup(void);
+extern void HamonProbeWakeAll(void);
+extern List *HamonProbeTakeTouched(void);
 extern bool HamonProbeSlotFreed(void);
 extern List *HamonProbeTakeReady(void);
 extern int	HamonProbeInFlight(void);

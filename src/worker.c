@@ -119,7 +119,6 @@ typedef struct HamonWorker
 	int			wes_used;		/* entries added, stale ones included */
 	bool		wes_dirty;
 	WaitEvent  *occurred;
-	int			nevents_last;	/* events in occurred, of the last wait */
 } HamonWorker;
 
 static HamonWorker worker;
@@ -168,6 +167,8 @@ static bool hamon_handle_events(int nevents);
 static bool hamon_result_waits(int nevents);
 static void hamon_gather(TimestampTz wait_until);
 static long hamon_next_timeout(TimestampTz now);
+static void hamon_tick_all(TimestampTz now);
+static bool hamon_sync_touched(void);
 
 /*
  * HamonWorkerMain
@@ -270,15 +271,8 @@ HamonWorkerMain(Datum main_arg)
 		}
 
 		now = GetCurrentTimestamp();
-		{
-			ListCell   *lc;
-			MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
-
-			HamonProbeRoundStart();
-			foreach(lc, worker.nodes)
-				HamonProbeTick((HamonNode *) lfirst(lc), now);
-			MemoryContextSwitchTo(oldcxt);
-		}
+		if (HamonProbeRoundDue(now))
+			hamon_tick_all(now);
 		hamon_flush_results(false);
 		hamon_actions(now);
 		hamon_purge(now);
@@ -287,7 +281,6 @@ HamonWorkerMain(Datum main_arg)
 		timeout = hamon_next_timeout(now);
 		nevents = WaitEventSetWait(worker.wes, timeout, worker.occurred,
 								   worker.wes_size, HAMON_WAIT_EVENT);
-		worker.nevents_last = nevents;
 		if (hamon_handle_events(nevents))
 			hamon_gather(TimestampTzPlusMilliseconds(now, timeout));
 		hamon_flush_results(false);
@@ -358,6 +351,8 @@ hamon_activate(void)
 			return false;
 		}
 		worker.active = true;
+		/* new nodes are due at once, and no node's wakeup is known */
+		HamonProbeWakeAll();
 		/* what the catalog says of the clusters' open actions, at once */
 		worker.next_action_refresh = 0;
 	}
@@ -683,19 +678,12 @@ hamon_gather(TimestampTz wait_until)
 	{
 		TimestampTz now;
 		int			nevents;
-		int			i;
 
 		/* the nodes just handled may wait for other events now */
-		for (i = 0; i < worker.nevents_last; i++)
+		if (!hamon_sync_touched())
 		{
-			void	   *owner = worker.occurred[i].user_data;
-
-			if (owner != NULL && owner != &resolver_marker &&
-				!hamon_sync_node((HamonNode *) owner))
-			{
-				worker.wes_dirty = true;
-				return;
-			}
+			worker.wes_dirty = true;
+			return;
 		}
 		if (HamonProbeSlotFreed())
 			return;
@@ -706,11 +694,9 @@ hamon_gather(TimestampTz wait_until)
 								   (long) ((until - now + 999) / 1000),
 								   worker.occurred, worker.wes_size,
 								   HAMON_WAIT_EVENT);
-		worker.nevents_last = nevents;
 		if (nevents == 0 || hamon_result_waits(nevents))
 		{
 			/* unhandled: the wait set reports them again (level-triggered) */
-			worker.nevents_last = 0;
 			return;
 		}
 		if (!hamon_handle_events(nevents))
@@ -1182,8 +1168,61 @@ hamon_fold_counts_txn(void *arg)
 }
 
 /*
+ * A full round: does what is due for every node (probe.c), brings its
+ * entry in the wait set up to date and counts its next wakeup, in one pass
+ * over the nodes.  Rounds in between, which only read answers, do not
+ * visit the nodes (HamonProbeRoundDue).
+ */
+static void
+hamon_tick_all(TimestampTz now)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(worker.cycle_cxt);
+	ListCell   *lc;
+
+	HamonProbeRoundStart();
+	foreach(lc, worker.nodes)
+	{
+		HamonNode  *node = (HamonNode *) lfirst(lc);
+
+		HamonProbeTick(node, now);
+		HamonProbeNoteWakeup(node);
+		if (!worker.wes_dirty && !hamon_sync_node(node))
+			worker.wes_dirty = true;
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Brings the entries of the nodes touched since (probe.c) up to date;
+ * returns false if the wait set must be rebuilt.
+ */
+static bool
+hamon_sync_touched(void)
+{
+	List	   *touched = HamonProbeTakeTouched();
+	ListCell   *lc;
+	bool		ok = !worker.wes_dirty;
+
+	if (ok)
+	{
+		foreach(lc, touched)
+		{
+			if (!hamon_sync_node((HamonNode *) lfirst(lc)))
+			{
+				ok = false;
+				break;
+			}
+		}
+	}
+	list_free(touched);
+	return ok;
+}
+
+/*
  * Makes the wait set match what the nodes want: rebuilt when a socket came
- * or went, adjusted in place when only the events on a socket changed.
+ * or went beyond the set's slack, adjusted in place otherwise.  A full
+ * round (hamon_tick_all) synced every node; other nodes touched since are
+ * listed by probe.c.
  */
 static void
 hamon_sync_wait_set(void)
@@ -1194,19 +1233,9 @@ hamon_sync_wait_set(void)
 	/* the resolver helper was started again: another socket */
 	if (HamonResolverGeneration() != worker.resolver_generation)
 		worker.wes_dirty = true;
-	if (!worker.wes_dirty)
-	{
-		foreach(lc, worker.nodes)
-		{
-			if (!hamon_sync_node((HamonNode *) lfirst(lc)))
-			{
-				worker.wes_dirty = true;
-				break;
-			}
-		}
-		if (!worker.wes_dirty)
-			return;
-	}
+	if (hamon_sync_touched())
+		return;
+	worker.wes_dirty = true;
 
 	if (worker.wes)
 		FreeWaitEventSet(worker.wes);
@@ -1300,13 +1329,7 @@ hamon_next_timeout(TimestampTz now)
 	/* a node waits for a connection slot, and one came free meanwhile */
 	if (HamonProbeSlotFreed())
 		return 0;
-	foreach(lc, worker.nodes)
-	{
-		TimestampTz t = HamonProbeNextWakeup((HamonNode *) lfirst(lc));
-
-		if (t < next)
-			next = t;
-	}
+	next = Min(next, HamonProbeWakeup());
 	/* results waiting to be written, or to be written again */
 	if (worker.write_failing)
 		next = Min(next, worker.write_retry_at);
