@@ -42,6 +42,11 @@
 #                                      per cluster on each server; 200 pooled)
 # Once every real node is up, for --duration seconds (default 60) the script
 # samples every second, from outside:
+#   probe_latency_ms_median_of_up_nodes, probe_latency_ms_p99_of_up_nodes
+#                         the median and 99th percentile of latency_ms
+#                         over the up nodes, in each sample: what the
+#                         probe grid's bursts (probe.c) add to the round
+#                         trip the witness reports
 #   oldest_probe_age_up   max(clock_timestamp() - last_probe_at) over the
 #                         nodes that are up, from hamonitor.status
 #                         (target: under 2 probe intervals = 2 s), and its
@@ -391,7 +396,8 @@ my $history_size_sql =
 my @peer_pids = map { server_pids($_) } $primary, $sb1, $sb2;
 my @pooler_pids = map { $_->{pid} } @poolers;
 
-my (@age_up, @age_up_p99, @age_all, @hist_lag, %rss_max, %anon_max, %socks);
+my (@age_up, @age_up_p99, @age_all, @hist_lag, @lat_med, @lat_p99, %rss_max, %anon_max,
+	%socks);
 # the counters are read at the middle of each request, as near the window
 # as can be (/metrics of 10,000 nodes takes about a second)
 my $tp0 = time();
@@ -419,9 +425,16 @@ while (time() < $end)
 		        count(*) FILTER (WHERE health = 'up'),
 		        count(*) FILTER (WHERE last_probe_at IS NULL),
 		        extract(epoch FROM clock_timestamp()
-		                - (SELECT max(probed_at) FROM hamonitor.probe_history))
+		                - (SELECT max(probed_at) FROM hamonitor.probe_history)),
+		        percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_ms)
+		                          FILTER (WHERE health = 'up'),
+		        percentile_disc(0.99) WITHIN GROUP (ORDER BY latency_ms)
+		                          FILTER (WHERE health = 'up')
 		   FROM hamonitor.status");
-	my ($a_up, $a_up99, $a_all, $n_up, $never, $lag) = split /\|/, $row;
+	my ($a_up, $a_up99, $a_all, $n_up, $never, $lag, $l50, $l99) =
+	  split /\|/, $row;
+	push @lat_med, $l50 if defined $l50 && $l50 ne '';
+	push @lat_p99, $l99 if defined $l99 && $l99 ne '';
 	push @age_up,     $a_up   if $a_up ne '';
 	push @age_up_p99, $a_up99 if $a_up99 ne '';
 	push @age_all,    $a_all  if $a_all ne '';
@@ -483,6 +496,10 @@ bench_result($script, 'oldest_probe_age_up', \@age_up, max => $limit);
 bench_result($script, 'probe_age_up_p99_of_nodes', \@age_up_p99,
 	max => $limit);
 bench_result($script, 'oldest_probe_age_all', \@age_all);
+bench_result($script, 'probe_latency_ms_median_of_up_nodes', \@lat_med,
+	unit => 'ms');
+bench_result($script, 'probe_latency_ms_p99_of_up_nodes', \@lat_p99,
+	unit => 'ms');
 bench_result($script, 'probes_per_s', [$probe_rate], unit => '/s');
 # what the up nodes alone should make, for comparison
 bench_result($script, 'up_node_probes_per_s_due', [ $n_real / $interval_s ],
