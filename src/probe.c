@@ -523,7 +523,8 @@ HamonProbeRoundDue(TimestampTz now)
 
 /*
  * HamonProbeNoteWakeup
- *		Counts the node's next wakeup in HamonProbeWakeup (full rounds).
+ *		Counts the node's next wakeup in HamonProbeWakeup (after its tick in
+ *		a full round, and whenever a node is touched between them).
  */
 void
 HamonProbeNoteWakeup(HamonNode *node)

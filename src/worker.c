@@ -259,6 +259,8 @@ HamonWorkerMain(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a raised max_connecting frees slots for the nodes waiting */
+			HamonProbeWakeAll();
 		}
 
 		if (!hamon_activate())
@@ -677,6 +679,7 @@ hamon_gather(TimestampTz wait_until)
 	for (;;)
 	{
 		TimestampTz now;
+		TimestampTz stop;
 		int			nevents;
 
 		/* the nodes just handled may wait for other events now */
@@ -688,10 +691,12 @@ hamon_gather(TimestampTz wait_until)
 		if (HamonProbeSlotFreed())
 			return;
 		now = GetCurrentTimestamp();
-		if (now >= until)
+		/* a node handled meanwhile may be due sooner (a closed session) */
+		stop = Min(until, HamonProbeWakeup());
+		if (now >= stop)
 			return;
 		nevents = WaitEventSetWait(worker.wes,
-								   (long) ((until - now + 999) / 1000),
+								   (long) ((stop - now + 999) / 1000),
 								   worker.occurred, worker.wes_size,
 								   HAMON_WAIT_EVENT);
 		if (nevents == 0 || hamon_result_waits(nevents))
