@@ -506,8 +506,9 @@ bench_result($script, 'probes_per_s', [$probe_rate], unit => '/s');
 bench_result($script, 'up_node_probes_per_s_due', [ $n_real / $interval_s ],
 	unit => '/s');
 bench_result($script, 'worker_cpu_pct_per_worker', \@cpu_pct, unit => '%');
+# issue 10's targets: 5 % of one core at 1,000 nodes, 1 core at 10,000
 bench_result($script, 'worker_cpu_pct_total', [$cpu_total], unit => '%',
-	max => 5);
+	max => $opt{nodes} <= 1000 ? 5 : 100);
 # µs of one core per probe, all the workers' work included
 bench_result($script, 'worker_cpu_us_per_probe',
 	[ $probe_rate ? $cpu_total / 100 / $probe_rate * 1e6 : undef ],
