@@ -171,8 +171,7 @@ typedef struct HamonNode
 	 * three lines kilobytes apart (the cache misses were most of a round).
 	 */
 	bool		result_ready;	/* a finished probe waits to be folded */
-	bool		ready_listed;	/* in probe.c's list of ready nodes */
-	bool		touch_listed;	/* in probe.c's list of touched nodes */
+	uint8		listed;			/* in which of probe.c's node lists */
 	bool		flags_dirty;	/* the flags below changed, to be written */
 
 	/* connection and schedule (probe.c) */

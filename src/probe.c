@@ -245,6 +245,10 @@ static List *ready_nodes = NIL;	/* nodes whose result_ready was set */
  */
 static TimestampTz probe_wakeup = 0;
 static List *touched_nodes = NIL;
+
+/* HamonNode.listed: which of the two lists holds the node */
+#define HAMON_LISTED_READY		0x01
+#define HAMON_LISTED_TOUCHED	0x02
 static pg_prng_state pace_prng;
 static bool pace_prng_seeded = false;
 
@@ -262,6 +266,8 @@ static void hamon_send_probe(HamonNode *node, TimestampTz now);
 static TimestampTz hamon_next_regular_probe(TimestampTz now);
 static void hamon_mark_ready(HamonNode *node);
 static void hamon_touched(HamonNode *node);
+static void hamon_list_once(List **list, HamonNode *node, uint8 which);
+static List *hamon_take_list(List **list, uint8 which);
 static void hamon_socket_ready(HamonNode *node, uint32 events,
 							   TimestampTz now);
 static bool hamon_take_resolved(HamonNode *node, uint64 seq, int nnames,
@@ -488,13 +494,12 @@ HamonProbeStop(HamonNode *node)
 	hamon_close(node);
 	node->pace_waiting = false;
 	/* the node may be freed next: HamonProbeTakeReady must not return it */
-	if (node->ready_listed)
+	if (node->listed & HAMON_LISTED_READY)
 		ready_nodes = list_delete_ptr(ready_nodes, node);
-	node->ready_listed = false;
-	node->result_ready = false;
-	if (node->touch_listed)
+	if (node->listed & HAMON_LISTED_TOUCHED)
 		touched_nodes = list_delete_ptr(touched_nodes, node);
-	node->touch_listed = false;
+	node->listed = 0;
+	node->result_ready = false;
 }
 
 /*
@@ -564,13 +569,7 @@ HamonProbeWakeAll(void)
 List *
 HamonProbeTakeTouched(void)
 {
-	List	   *touched = touched_nodes;
-	ListCell   *lc;
-
-	foreach(lc, touched)
-		((HamonNode *) lfirst(lc))->touch_listed = false;
-	touched_nodes = NIL;
-	return touched;
+	return hamon_take_list(&touched_nodes, HAMON_LISTED_TOUCHED);
 }
 
 /* the node's state machine moved: its wakeup counts, its events may change */
@@ -578,14 +577,34 @@ static void
 hamon_touched(HamonNode *node)
 {
 	HamonProbeNoteWakeup(node);
-	if (!node->touch_listed)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	hamon_list_once(&touched_nodes, node, HAMON_LISTED_TOUCHED);
+}
 
-		touched_nodes = lappend(touched_nodes, node);
-		MemoryContextSwitchTo(oldcxt);
-		node->touch_listed = true;
-	}
+/* appends node to *list (in TopMemoryContext) unless it is there already */
+static void
+hamon_list_once(List **list, HamonNode *node, uint8 which)
+{
+	MemoryContext oldcxt;
+
+	if (node->listed & which)
+		return;
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	*list = lappend(*list, node);
+	MemoryContextSwitchTo(oldcxt);
+	node->listed |= which;
+}
+
+/* empties *list, returning what it held (the caller frees the list) */
+static List *
+hamon_take_list(List **list, uint8 which)
+{
+	List	   *taken = *list;
+	ListCell   *lc;
+
+	foreach(lc, taken)
+		((HamonNode *) lfirst(lc))->listed &= ~which;
+	*list = NIL;
+	return taken;
 }
 
 /*
@@ -599,27 +618,14 @@ hamon_touched(HamonNode *node)
 List *
 HamonProbeTakeReady(void)
 {
-	List	   *ready = ready_nodes;
-	ListCell   *lc;
-
-	foreach(lc, ready)
-		((HamonNode *) lfirst(lc))->ready_listed = false;
-	ready_nodes = NIL;
-	return ready;
+	return hamon_take_list(&ready_nodes, HAMON_LISTED_READY);
 }
 
 /* the node's result is ready: flag it, and list it, once */
 static void
 hamon_mark_ready(HamonNode *node)
 {
-	if (!node->ready_listed)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-		ready_nodes = lappend(ready_nodes, node);
-		MemoryContextSwitchTo(oldcxt);
-		node->ready_listed = true;
-	}
+	hamon_list_once(&ready_nodes, node, HAMON_LISTED_READY);
 	node->result_ready = true;
 }
 
