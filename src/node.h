@@ -218,6 +218,16 @@ typedef struct HamonNode
 	/* the probe session was opened since the last successful probe */
 	bool		new_session;
 
+	/*
+	 * The replication slots, read by one probe in several (probe.c,
+	 * hamon_slots_due): the last list read, when, and whether the node was
+	 * in recovery then; whether the probe under way reads them.
+	 */
+	char	   *slots_kept;		/* NULL: none, or never read */
+	TimestampTz slots_read_at;	/* 0: read them at the next probe */
+	bool		slots_read_in_recovery;
+	bool		slots_asked;
+
 	/* health (state.c) */
 	HamonHealth health;
 	HamonRole	role;

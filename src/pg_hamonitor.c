@@ -54,6 +54,7 @@ char	   *hamon_resolver_nameserver = NULL;
 int			hamon_history_retention = 7 * 24 * 60;
 int			hamon_history_purge_batch = 5000;
 int			hamon_history_interval = 10000;
+int			hamon_slots_interval = 10000;
 bool		hamon_auto_failover = true;
 int			hamon_failover_timeout = 500;
 int			hamon_restart_grace = 30000;
@@ -296,6 +297,15 @@ hamon_define_settings(void)
 							gettext_noop("0 keeps every probe. A probe that changes health, role, timeline, success or error is always kept, with the probe before it and every probe after it for one interval."),
 							&hamon_history_interval,
 							10000, 0, 24 * 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_hamonitor.slots_interval",
+							gettext_noop("Time between two reads of a node's replication slots by its probes."),
+							gettext_noop("0 reads them at every probe. They are also read at the first probe of a session, after a promotion, and while the cluster has an action under way."),
+							&hamon_slots_interval,
+							10000, 0, 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

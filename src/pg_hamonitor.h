@@ -57,6 +57,7 @@ extern char *hamon_resolver_nameserver;
 extern int	hamon_history_retention;
 extern int	hamon_history_purge_batch;
 extern int	hamon_history_interval;
+extern int	hamon_slots_interval;
 extern bool hamon_auto_failover;
 extern int	hamon_failover_timeout;
 extern int	hamon_restart_grace;
