@@ -1122,3 +1122,45 @@ REVOKE EXECUTE ON FUNCTION hamonitor.witness_status() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION hamonitor.witness_nodes() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION hamonitor.witness_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION hamonitor.witness_nodes() TO pg_monitor;
+
+-- ---------------------------------------------------------------------
+-- Issue 10: the probes read a node's replication slots every
+-- pg_hamonitor.slots_interval, not at every probe
+-- ---------------------------------------------------------------------
+
+ALTER TABLE hamonitor.node_state
+    -- when the probe that read the node's slots (slots) was sent; the
+    -- probes in between keep that list
+    ADD COLUMN slots_read_at timestamptz;
+
+-- every slot on every node, as last read: probed_at is when the slots were
+-- read, which may be up to slots_interval before the node's last probe
+CREATE OR REPLACE VIEW hamonitor.slots AS
+SELECT n.cluster_name,
+       n.node_name,
+       e->>'slot_name' AS slot_name,
+       e->>'slot_type' AS slot_type,
+       e->>'plugin' AS plugin,
+       e->>'database' AS database,
+       (e->>'temporary')::boolean AS temporary,
+       (e->>'active')::boolean AS active,
+       (e->>'active_pid')::integer AS active_pid,
+       (e->>'restart_lsn')::pg_lsn AS restart_lsn,
+       (e->>'confirmed_flush_lsn')::pg_lsn AS confirmed_flush_lsn,
+       e->>'wal_status' AS wal_status,
+       (e->>'retained_bytes')::bigint AS retained_bytes,
+       ss.inactive_since,
+       (ms.slot_name IS NOT NULL) AS managed,
+       -- PostgreSQL 15 keeps no logical slot on a standby: lost on failover
+       (e->>'slot_type' = 'logical' AND s.role = 'primary') AS failover_risk,
+       ss.alert,
+       s.slots_read_at AS probed_at
+  FROM hamonitor.node n
+  JOIN hamonitor.node_state s USING (node_id)
+  JOIN hamonitor.cluster c USING (cluster_name)
+ CROSS JOIN LATERAL jsonb_array_elements(coalesce(s.slots, '[]')) e
+  LEFT JOIN hamonitor.slot_state ss
+         ON ss.node_id = n.node_id AND ss.slot_name = e->>'slot_name'
+  LEFT JOIN hamonitor.managed_slot ms
+         ON ms.cluster_name = n.cluster_name AND ms.on_node_id = n.node_id
+        AND ms.slot_name = e->>'slot_name';

@@ -420,7 +420,7 @@ static const Oid probe_ok_types[] = {INT4OID, TEXTOID, TEXTOID, BOOLOID,
 	INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID, FLOAT8OID, PG_LSNOID, PG_LSNOID,
 	PG_LSNOID, PG_LSNOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID,
 	TIMESTAMPTZOID, JSONBOID, BOOLOID, TEXTOID, TEXTOID, INT4OID,
-TIMESTAMPTZOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
+TIMESTAMPTZOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 
 static void
 hamon_add_probe_ok(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
@@ -462,6 +462,7 @@ hamon_add_probe_ok(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
 	values[26] = CStringGetTextDatum(r->synchronous_standby_names);
 	nulls[26] = r->in_recovery ? 'n' : ' ';
 	values[27] = TEXT_DATUM(r->sync_states, 27);
+	values[28] = TS_DATUM(r->slots_read_at, 28);
 	hamon_batch_add(b, values, nulls);
 }
 
@@ -525,7 +526,7 @@ hamon_state_sig(HamonNode *node, HamonProbeResult *r)
 /* light columns of a successful probe that changed nothing else */
 static const Oid probe_light_types[] = {INT4OID, TIMESTAMPTZOID, FLOAT8OID,
 	PG_LSNOID, PG_LSNOID, PG_LSNOID, PG_LSNOID, TIMESTAMPTZOID,
-TIMESTAMPTZOID, TIMESTAMPTZOID};
+TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 
 static void
 hamon_add_probe_light(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
@@ -540,6 +541,8 @@ hamon_add_probe_light(HamonBatch *b, HamonNode *node, HamonProbeResult *r)
 	hamon_put_wal_position(values, nulls, 3, r);
 	values[8] = TS_DATUM(r->last_wal_receipt_at, 8);
 	values[9] = TS_DATUM(node->seen_streaming_at, 9);
+	/* the same slots, read again: when, which hamonitor.slots shows */
+	values[10] = TS_DATUM(r->slots_read_at, 10);
 	hamon_batch_add(b, values, nulls);
 }
 
@@ -554,11 +557,13 @@ hamon_write_probes_light(HamonBatch *b)
 						" receive_lsn = u.receive_lsn, replay_lsn = u.replay_lsn,"
 						" last_replay_at = u.last_replay_at,"
 						" last_wal_receipt_at = u.last_wal_receipt_at,"
-						" seen_streaming_at = u.seen_streaming_at"
-						" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+						" seen_streaming_at = u.seen_streaming_at,"
+						" slots_read_at = u.slots_read_at"
+						" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+						"  $11)"
 						" AS u(node_id, probed_at, latency_ms, current_lsn,"
 						"  flush_lsn, receive_lsn, replay_lsn, last_replay_at,"
-						"  last_wal_receipt_at, seen_streaming_at)"
+						"  last_wal_receipt_at, seen_streaming_at, slots_read_at)"
 						" WHERE s.node_id = u.node_id AND s.node_id = ANY ($1)",
 						SPI_OK_UPDATE);
 }
@@ -592,10 +597,11 @@ hamon_write_probes_ok(HamonBatch *b)
 						" missing_privileges = u.missing_privileges,"
 						" synchronous_standby_names = u.synchronous_standby_names,"
 						" sync_states = u.sync_states,"
+						" slots_read_at = u.slots_read_at,"
 						" failure_class = NULL, alive_at = NULL"
 						" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
 						"  $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,"
-						"  $22, $23, $24, $25, $26, $27, $28)"
+						"  $22, $23, $24, $25, $26, $27, $28, $29)"
 						" AS u(node_id, health, role, sysid_mismatch,"
 						"  system_identifier, timeline, server_version, probed_at,"
 						"  latency_ms, current_lsn, flush_lsn, receive_lsn,"
@@ -604,7 +610,7 @@ hamon_write_probes_ok(HamonBatch *b)
 						"  slots, read_only, primary_slot_name, wal_receiver,"
 						"  wal_receiver_pid, seen_streaming_at, upstream_node_id,"
 						"  missing_privileges, synchronous_standby_names,"
-						"  sync_states)"
+						"  sync_states, slots_read_at)"
 						" WHERE s.node_id = u.node_id AND s.node_id = ANY ($1)",
 						SPI_OK_UPDATE);
 }

@@ -89,6 +89,7 @@ typedef struct HamonProbeResult
 	int			upstream_port;
 	/* allocated in the node's context, freed when the next probe starts */
 	char	   *slots_json;
+	TimestampTz slots_read_at;	/* when the probe that read them was sent */
 	/* failure: SQLSTATE (57P01 = the server said goodbye) and message */
 	char		error_sqlstate[6];
 	char		error[256];

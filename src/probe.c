@@ -1562,6 +1562,7 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 		node->slots_kept = v ? MemoryContextStrdup(cxt, v) : NULL;
 		node->slots_read_at = node->query_sent_at;
 		node->slots_read_in_recovery = r->in_recovery;
+		r->slots_read_at = node->slots_read_at;
 	}
 	else
 	{
@@ -1569,6 +1570,7 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 		r->slots_json = node->slots_kept ?
 			MemoryContextStrdup(GetMemoryChunkContext(node),
 								node->slots_kept) : NULL;
+		r->slots_read_at = node->slots_read_at;
 		/* promoted or demoted since: read them at the next probe */
 		if (r->in_recovery != node->slots_read_in_recovery)
 			node->slots_read_at = 0;

@@ -5,7 +5,7 @@
 # what a probe costs an idle peer) only every pg_hamonitor.slots_interval:
 # the probes in between keep the last list read.  A new session reads them
 # at its first probe, and a slots_interval that has passed makes the next
-# probe read them.
+# probe read them; hamonitor.slots.probed_at is when they were read.
 
 use strict;
 use warnings;
@@ -63,6 +63,25 @@ $peer->safe_psql('postgres',
 	  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
 ok($witness->poll_query_until('postgres', $has_slot->('between_reads'), 't'),
 	'the first probe of a new session reads the slots');
+
+# hamonitor.slots says when the list was read, not when the node was last
+# probed
+my $read_at = $witness->safe_psql('postgres',
+	"SELECT probed_at FROM hamonitor.slots WHERE slot_name = 'between_reads'");
+wait_seconds($witness, 2);
+is( $witness->safe_psql(
+		'postgres',
+		"SELECT probed_at = '$read_at' FROM hamonitor.slots
+		  WHERE slot_name = 'between_reads'"),
+	't',
+	'hamonitor.slots.probed_at stays at the read');
+cmp_ok(
+	$witness->safe_psql(
+		'postgres',
+		"SELECT extract(epoch FROM last_probe_at - '$read_at')
+		   FROM hamonitor.node_state WHERE node_id = $node_id"),
+	'>=', 1,
+	'while the node is probed on');
 
 # once slots_interval has passed, the next probe reads them
 $peer->safe_psql('postgres',
