@@ -228,6 +228,7 @@ typedef struct HamonNode
 	TimestampTz slots_read_at;	/* 0: read them at the next probe */
 	bool		slots_read_in_recovery;
 	bool		slots_asked;
+	bool		slots_each_probe;	/* a primary with a logical slot */
 
 	/* health (state.c) */
 	HamonHealth health;

@@ -447,6 +447,18 @@ HamonProbeNow(HamonNode *node, TimestampTz now)
 }
 
 /*
+ * HamonProbeRereadSlots
+ *		The node's next probe reads its replication slots: the witness just
+ *		created, dropped or pointed one there, or an action on its cluster
+ *		ended (hamon_slots_due).
+ */
+void
+HamonProbeRereadSlots(HamonNode *node)
+{
+	node->slots_read_at = 0;
+}
+
+/*
  * HamonProbeAt
  *		Moves the node's next probe to at (the caller checked that no probe
  *		is under way, or that a later one is what it wants).
@@ -517,6 +529,11 @@ HamonProbeStop(HamonNode *node)
 		touched_nodes = list_delete_ptr(touched_nodes, node);
 	node->listed = 0;
 	node->result_ready = false;
+	/* what the node holds besides the struct (it may be freed next) */
+	hamon_reset_result(node);
+	if (node->slots_kept != NULL)
+		pfree(node->slots_kept);
+	node->slots_kept = NULL;
 }
 
 /*
@@ -1245,6 +1262,13 @@ hamon_slots_due(HamonNode *node, TimestampTz now)
 {
 	if (hamon_slots_interval == 0 || node->slots_read_at == 0)
 		return true;
+	/*
+	 * a primary's logical slots are what a failover loses (PostgreSQL 15
+	 * keeps none on a standby): the report of what was lost
+	 * (sequence.c) must have their last confirmed positions
+	 */
+	if (node->slots_each_probe)
+		return true;
 	if (node->cluster != NULL && node->cluster->action_id != 0)
 		return true;
 	return now - node->slots_read_at >= (int64) hamon_slots_interval * 1000;
@@ -1562,6 +1586,8 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 		node->slots_kept = v ? MemoryContextStrdup(cxt, v) : NULL;
 		node->slots_read_at = node->query_sent_at;
 		node->slots_read_in_recovery = r->in_recovery;
+		node->slots_each_probe = !r->in_recovery && v != NULL &&
+			strstr(v, "\"slot_type\": \"logical\"") != NULL;
 		r->slots_read_at = node->slots_read_at;
 	}
 	else

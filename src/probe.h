@@ -25,6 +25,7 @@ extern void HamonProbeNow(HamonNode *node, TimestampTz now);
 extern void HamonProbeResolved(void *owner, uint64 seq, int nnames,
 							   const HamonResolved *answers);
 extern void HamonProbeAt(HamonNode *node, TimestampTz at);
+extern void HamonProbeRereadSlots(HamonNode *node);
 extern void HamonProbeRoundStart(void);
 extern bool HamonProbeRoundDue(TimestampTz now);
 extern void HamonProbeNoteWakeup(HamonNode *node);

@@ -36,6 +36,7 @@
 
 #include "action.h"
 #include "catalog.h"
+#include "probe.h"
 #include "remote.h"
 #include "slots.h"
 #include "state.h"
@@ -606,6 +607,8 @@ hamon_review_slots_txn(void *arg)
 
 		if (node == NULL)
 			continue;
+		/* what this step changes there is read at the node's next probe */
+		HamonProbeRereadSlots(node);
 		hamon_target_of(node, &step.target);
 		step.slot_name = slot_name;
 		step.changed = false;

@@ -1123,7 +1123,11 @@ hamon_actions(TimestampTz now)
 
 		worker.reload = true;
 		foreach(lc, worker.nodes)
+		{
+			/* the action may have created or moved slots: read them too */
+			HamonProbeRereadSlots((HamonNode *) lfirst(lc));
 			HamonProbeNow((HamonNode *) lfirst(lc), now);
+		}
 	}
 	(void) HamonEngineTick(worker.clusters, now);
 }

@@ -4,8 +4,9 @@
 # The probe reads a node's replication slots (pg_replication_slots, half of
 # what a probe costs an idle peer) only every pg_hamonitor.slots_interval:
 # the probes in between keep the last list read.  A new session reads them
-# at its first probe, and a slots_interval that has passed makes the next
-# probe read them; hamonitor.slots.probed_at is when they were read.
+# at its first probe, a primary with a logical slot at every probe, and a
+# slots_interval that has passed makes the next probe read them;
+# hamonitor.slots.probed_at is when they were read.
 
 use strict;
 use warnings;
@@ -19,7 +20,7 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use HamonTest;
 
-my $peer    = create_node('peer', allows_streaming => 1);
+my $peer    = create_node('peer', allows_streaming => 'logical');
 my $witness = create_witness('witness');
 
 is( $witness->safe_psql(
@@ -90,6 +91,26 @@ ok(set_witness_guc($witness, 'slots_interval', '1s'),
 	'slots_interval reloaded as 1s');
 ok($witness->poll_query_until('postgres', $has_slot->('between_reads'), 'f'),
 	'a probe after slots_interval reads them again');
+
+ok(set_witness_guc($witness, 'slots_interval', '1h'),
+	'slots_interval reloaded as 1h again');
+wait_seconds($witness, 1);
+
+# a primary with a logical slot has its slots read at every probe: a
+# failover loses them, and the report of what it lost needs their last
+# positions
+$peer->safe_psql('postgres',
+	"SELECT pg_create_logical_replication_slot('logical_one', 'test_decoding')");
+$peer->safe_psql('postgres',
+	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+ok($witness->poll_query_until('postgres', $has_slot->('logical_one'), 't'),
+	'the logical slot is read with the new session');
+$peer->safe_psql('postgres',
+	"SELECT pg_create_physical_replication_slot('seen_at_once')");
+ok($witness->poll_query_until('postgres', $has_slot->('seen_at_once'), 't'),
+	'a primary with a logical slot has its slots read at every probe');
+
 ok(wait_for_status($witness, 'peer', "health = 'up'"),
 	'the peer is up (again) after its session was ended');
 
