@@ -326,8 +326,9 @@ Creates, starts and returns a witness: pg_hamonitor preloaded and the
 extension created in the postgres database.  By default with the fast
 probe settings every test relies on (probe_interval $PROBE_INTERVAL_MS ms,
 probe_timeout, connect_timeout and reconnect_backoff_max 1s), and
-history_interval and slots_interval 0: tests read the history of every
-probe, and expect a peer's slots as its last probe saw them.
+history_interval 0: tests read the history of every probe.
+(slots_interval keeps its default: the slot tests wait for what the
+witness reads, at most that late.)
 
 failover => 1 also spells out the failover settings, so tests do not
 depend on the defaults: auto_failover on, failover_timeout 500ms,
@@ -351,7 +352,6 @@ pg_hamonitor.probe_timeout = '1s'
 pg_hamonitor.connect_timeout = '1s'
 pg_hamonitor.reconnect_backoff_max = '1s'
 pg_hamonitor.history_interval = 0
-pg_hamonitor.slots_interval = 0
 ) unless $params{defaults};
 	$conf .= q(pg_hamonitor.auto_failover = on
 pg_hamonitor.failover_timeout = '500ms'
