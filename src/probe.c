@@ -1577,30 +1577,24 @@ hamon_parse_row(HamonNode *node, PGresult *res)
 		pfree(r->slots_json);
 	if (node->slots_asked)
 	{
-		MemoryContext cxt = GetMemoryChunkContext(node);
-
 		v = hamon_value(res, 13);
-		r->slots_json = v ? MemoryContextStrdup(cxt, v) : NULL;
 		if (node->slots_kept != NULL)
 			pfree(node->slots_kept);
-		node->slots_kept = v ? MemoryContextStrdup(cxt, v) : NULL;
+		node->slots_kept = v ?
+			MemoryContextStrdup(GetMemoryChunkContext(node), v) : NULL;
 		node->slots_read_at = node->query_sent_at;
 		node->slots_read_in_recovery = r->in_recovery;
 		node->slots_each_probe = !r->in_recovery && v != NULL &&
 			strstr(v, "\"slot_type\": \"logical\"") != NULL;
-		r->slots_read_at = node->slots_read_at;
 	}
-	else
-	{
-		/* not read this time: the last list stands */
-		r->slots_json = node->slots_kept ?
-			MemoryContextStrdup(GetMemoryChunkContext(node),
-								node->slots_kept) : NULL;
-		r->slots_read_at = node->slots_read_at;
-		/* promoted or demoted since: read them at the next probe */
-		if (r->in_recovery != node->slots_read_in_recovery)
-			node->slots_read_at = 0;
-	}
+	/* the list read now, or the last one read when not asked this time */
+	r->slots_json = node->slots_kept ?
+		MemoryContextStrdup(GetMemoryChunkContext(node), node->slots_kept) :
+		NULL;
+	r->slots_read_at = node->slots_read_at;
+	/* promoted or demoted since the list was read: read it at the next probe */
+	if (r->in_recovery != node->slots_read_in_recovery)
+		node->slots_read_at = 0;
 	r->read_only = ((v = hamon_value(res, 14)) != NULL && v[0] == 't');
 	strlcpy(r->primary_slot_name,
 			(v = hamon_value(res, 15)) ? v : "", sizeof(r->primary_slot_name));
