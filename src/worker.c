@@ -684,10 +684,7 @@ hamon_gather(TimestampTz wait_until)
 
 		/* the nodes just handled may wait for other events now */
 		if (!hamon_sync_touched())
-		{
-			worker.wes_dirty = true;
 			return;
-		}
 		if (HamonProbeSlotFreed())
 			return;
 		now = GetCurrentTimestamp();
@@ -1203,28 +1200,23 @@ hamon_tick_all(TimestampTz now)
 
 /*
  * Brings the entries of the nodes touched since (probe.c) up to date;
- * returns false if the wait set must be rebuilt.
+ * returns false, with wes_dirty set, if the wait set must be rebuilt.
  */
 static bool
 hamon_sync_touched(void)
 {
 	List	   *touched = HamonProbeTakeTouched();
 	ListCell   *lc;
-	bool		ok = !worker.wes_dirty;
 
-	if (ok)
+	foreach(lc, touched)
 	{
-		foreach(lc, touched)
-		{
-			if (!hamon_sync_node((HamonNode *) lfirst(lc)))
-			{
-				ok = false;
-				break;
-			}
-		}
+		if (worker.wes_dirty)
+			break;
+		if (!hamon_sync_node((HamonNode *) lfirst(lc)))
+			worker.wes_dirty = true;
 	}
 	list_free(touched);
-	return ok;
+	return !worker.wes_dirty;
 }
 
 /*
@@ -1244,7 +1236,6 @@ hamon_sync_wait_set(void)
 		worker.wes_dirty = true;
 	if (hamon_sync_touched())
 		return;
-	worker.wes_dirty = true;
 
 	if (worker.wes)
 		FreeWaitEventSet(worker.wes);
