@@ -303,7 +303,7 @@ hamon_define_settings(void)
 
 	DefineCustomIntVariable("pg_hamonitor.slots_interval",
 							gettext_noop("Time between two reads of a node's replication slots by its probes."),
-							gettext_noop("0 reads them at every probe. They are also read at the first probe of a session, after a promotion, and while the cluster has an action under way."),
+							gettext_noop("0 reads them at every probe. They are also read at the first probe of a session, after a promotion or demotion, after the witness changed a slot there or an action of the cluster ended, at every probe while one is under way, and at every probe of a primary with a logical slot."),
 							&hamon_slots_interval,
 							10000, 0, 3600 * 1000,
 							PGC_SIGHUP,
